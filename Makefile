@@ -1,0 +1,77 @@
+# ptelab: `make run` and `make test` do all the set-up on a fresh Debian
+# machine. Missing Debian packages are installed with apt-get when run as
+# root; otherwise the command that would install them is printed.
+
+DEBIAN_PACKAGES := gcc make pkg-config meson ninja-build libcriterion-dev \
+                   clang libclang-rt-14-dev
+FUZZ_SECONDS ?= 20
+EXAMPLES := $(wildcard examples/*.case)
+
+.PHONY: all deps build run test test-normal test-asan fuzz bench clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "ptelab needs these Debian packages:$$missing"; \
+	    echo "install them with: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+build/build.ninja: | deps
+	meson setup build
+
+build-asan/build.ninja: | deps
+	meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+	  -Dc_args=-fno-sanitize-recover=all
+
+build-fuzz/build.ninja: | deps
+	CC=clang meson setup build-fuzz -Dfuzz=true
+
+build: deps build/build.ninja
+	ninja -C build
+
+# Until real-program traces exist, the main job explains the walk examples.
+run: build
+	@for f in $(EXAMPLES); do echo "== $$f"; ./build/ptelab walk --explain $$f || exit 1; done
+
+test: deps test-normal test-asan fuzz
+	@echo "all test suites: $$(( $$(cat build/.passed) + $$(cat build-asan/.passed) )) passed, 0 failed"
+
+test-normal: build/build.ninja
+	ninja -C build
+	meson test -C build --print-errorlogs | tee build/test.log
+	@grep -E '^Ok:' build/test.log | awk '{print $$2}' > build/.passed
+
+test-asan: build-asan/build.ninja
+	ninja -C build-asan
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  meson test -C build-asan --print-errorlogs | tee build-asan/test.log
+	@grep -E '^Ok:' build-asan/test.log | awk '{print $$2}' > build-asan/.passed
+
+# Each fuzz target runs for FUZZ_SECONDS from a copy of its corpus.
+fuzz: build-fuzz/build.ninja
+	ninja -C build-fuzz
+	@for t in build-fuzz/fuzz/fuzz_*; do \
+	  name=$${t##*/fuzz_}; work=build-fuzz/corpus-$$name; \
+	  rm -rf $$work; mkdir -p $$work; cp fuzz/corpus/$$name/* $$work/; \
+	  echo "fuzzing $$name for $(FUZZ_SECONDS) s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	      -print_final_stats=1 $$work >build-fuzz/$$name.log 2>&1 \
+	    || { tail -n 40 build-fuzz/$$name.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units' build-fuzz/$$name.log; \
+	done
+
+bench: build
+	./build/bench/mmu
+
+clean:
+	rm -rf build build-asan build-fuzz
