@@ -105,3 +105,44 @@ Test(physmem, many_random_writes_match_a_reference_array)
         }
     }
 }
+
+Test(physmem, zero_clears_existing_frames_only_within_the_range)
+{
+    cr_assert_eq(pl_physmem_write64(mem, 0x1FF8, 0xAAAAAAAA11111111), 0);
+    cr_assert_eq(pl_physmem_write64(mem, 0x2000, 0x2222), 0);
+    cr_assert_eq(pl_physmem_write64(mem, 0x2FF8, 0x33333333BBBBBBBB), 0);
+    cr_assert_eq(pl_physmem_write64(mem, 0x5000, 0x4444), 0);
+    uint64_t cleared = 99;
+    /* [0x1FFC, 0x2FFC): the last 4 bytes of frame 1 and all but 4 of frame 2 */
+    cr_assert_eq(pl_physmem_zero(mem, 0x1FFC, 0x1000, &cleared), 0);
+    cr_assert_eq(cleared, 0x1000);
+    cr_assert_eq(pl_physmem_read64(mem, 0x1FF8), 0x11111111, "bytes below the range stay");
+    cr_assert_eq(pl_physmem_read64(mem, 0x2000), 0);
+    cr_assert_eq(pl_physmem_read64(mem, 0x2FF8), 0x3333333300000000, "bytes from 0x2FFC stay");
+    cr_assert_eq(pl_physmem_read64(mem, 0x5000), 0x4444);
+    cr_assert_eq(pl_physmem_frames(mem), 3, "zeroing creates no frame");
+
+    cr_assert_eq(pl_physmem_zero(mem, 0x3000, 0x2000, &cleared), 0);
+    cr_assert_eq(cleared, 0, "frames 3 and 4 do not exist");
+    cr_assert_eq(pl_physmem_zero(mem, 0x5000, 0, NULL), 0);
+    cr_assert_eq(pl_physmem_read64(mem, 0x5000), 0x4444, "an empty range clears nothing");
+    cr_assert_eq(pl_physmem_zero(mem, (UINT64_C(1) << 52) - 0x1000, 0x1001, &cleared), PL_ERANGE);
+    cr_assert_eq(pl_physmem_zero(mem, UINT64_MAX - 4, 8, NULL), PL_ERANGE);
+    cr_assert_eq(pl_physmem_read64(mem, 0x5000), 0x4444);
+}
+
+Test(physmem, zero_over_a_range_larger_than_the_index_clears_the_same_bytes)
+{
+    /* 1 GiB holds far more frames than the index has slots: the index is
+     * walked instead of the range. */
+    for (uint64_t pfn = 0; pfn < 40; pfn++)
+        cr_assert_eq(pl_physmem_write64(mem, (pfn * 6007) << 12 | 0x10, pfn + 1), 0);
+    cr_assert_eq(pl_physmem_write64(mem, UINT64_C(1) << 30, 0xBEEF), 0); /* just past the range */
+    uint64_t cleared = 0;
+    cr_assert_eq(pl_physmem_zero(mem, 0x10, (UINT64_C(1) << 30) - 0x10, &cleared), 0);
+    cr_assert_eq(cleared, 40 * 4096 - 0x10, "frame 0 only from byte 0x10");
+    for (uint64_t pfn = 0; pfn < 40; pfn++)
+        cr_assert_eq(pl_physmem_read64(mem, (pfn * 6007) << 12 | 0x10), 0, "frame %llu", (unsigned long long)pfn);
+    cr_assert_eq(pl_physmem_read64(mem, UINT64_C(1) << 30), 0xBEEF);
+    cr_assert_eq(pl_physmem_frames(mem), 41);
+}

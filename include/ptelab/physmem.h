@@ -40,6 +40,12 @@ int pl_physmem_write8(struct pl_physmem *mem, uint64_t pa, uint8_t value);
 int pl_physmem_read(const struct pl_physmem *mem, uint64_t pa, void *buf, size_t len);
 int pl_physmem_write(struct pl_physmem *mem, uint64_t pa, const void *buf, size_t len);
 
+/* Makes [pa, pa+len) read as zero by clearing the frames that exist (absent
+ * frames already read as zero and stay absent). Stores in *cleared (if not
+ * NULL) the bytes cleared. Returns 0 or PL_ERANGE if the range goes past
+ * 2^52. Cost: O(min(frames in the range, frames in memory)). */
+int pl_physmem_zero(struct pl_physmem *mem, uint64_t pa, uint64_t len, uint64_t *cleared);
+
 /* Frames created so far, and host bytes used (data + index). */
 size_t pl_physmem_frames(const struct pl_physmem *mem);
 size_t pl_physmem_host_bytes(const struct pl_physmem *mem);

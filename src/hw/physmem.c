@@ -231,6 +231,46 @@ int pl_physmem_write(struct pl_physmem *mem, uint64_t pa, const void *buf, size_
     return 0;
 }
 
+/* Clears the part of frame pfn (which exists at `frame`) inside [pa, end);
+ * returns the bytes cleared. */
+static uint64_t zero_part(uint8_t *frame, uint64_t pfn, uint64_t pa, uint64_t end)
+{
+    uint64_t lo = pfn << PL_FRAME_SHIFT, hi = lo + PL_FRAME_SIZE;
+    if (lo < pa)
+        lo = pa;
+    if (hi > end)
+        hi = end;
+    memset(frame + (lo & (PL_FRAME_SIZE - 1)), 0, (size_t)(hi - lo));
+    return hi - lo;
+}
+
+int pl_physmem_zero(struct pl_physmem *mem, uint64_t pa, uint64_t len, uint64_t *cleared)
+{
+    if (pa > PL_PHYS_LIMIT || len > PL_PHYS_LIMIT - pa)
+        return PL_ERANGE;
+    uint64_t n = 0, end = pa + len;
+    if (len > 0) {
+        uint64_t first = pa >> PL_FRAME_SHIFT, last = (end - 1) >> PL_FRAME_SHIFT;
+        /* Walk whichever is shorter: the range's frames or the index. */
+        if (last - first >= mem->nslots) {
+            for (size_t i = 0; i < mem->nslots; i++) {
+                struct slot *s = &mem->slots[i];
+                if (s->pfn != EMPTY_SLOT && s->pfn >= first && s->pfn <= last)
+                    n += zero_part(s->frame, s->pfn, pa, end);
+            }
+        } else {
+            for (uint64_t pfn = first; pfn <= last; pfn++) {
+                uint8_t *frame = pl_physmem_frame_lookup(mem, pfn);
+                if (frame)
+                    n += zero_part(frame, pfn, pa, end);
+            }
+        }
+    }
+    if (cleared)
+        *cleared = n;
+    return 0;
+}
+
 size_t pl_physmem_frames(const struct pl_physmem *mem)
 {
     return mem->nframes;
