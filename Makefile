@@ -2,7 +2,7 @@
 # machine. Missing Debian packages are installed with apt-get when run as
 # root; otherwise the command that would install them is printed.
 
-DEBIAN_PACKAGES := gcc make pkg-config meson ninja-build libcriterion-dev \
+DEBIAN_PACKAGES := gcc make pkg-config meson ninja-build libcriterion-dev liblua5.4-dev \
                    clang libclang-rt-14-dev
 FUZZ_SECONDS ?= 20
 EXAMPLES := $(wildcard examples/*.case)
@@ -70,8 +70,14 @@ fuzz: build-fuzz/build.ninja
 	  grep -E 'stat::number_of_executed_units' build-fuzz/$$name.log; \
 	done
 
-bench: build
-	./build/bench/mmu
+# Benchmarks run from their own optimised build, with the invariant checks off.
+build-bench/build.ninja: | deps
+	meson setup build-bench -Dbuildtype=release -Db_ndebug=if-release -Db_lto=true -Dinvariants=0
+
+bench: build-bench/build.ninja
+	ninja -C build-bench
+	./build-bench/bench/mmu
+	./build-bench/bench/os
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-bench

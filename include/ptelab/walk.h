@@ -142,7 +142,7 @@ uint16_t pl_rights_check(const struct pl_mmu *mmu, const struct pl_walk_in *in, 
  * P/RSVD/PK bits: adds W/R, U/S and I/D as the SDM says. */
 uint16_t pl_pf_error_code(const struct pl_mmu *mmu, const struct pl_walk_in *in, uint16_t bits);
 
-/* The memory type PAT gives for a PAT index 0..7 ("UC", "WB", ...). */
+/* The name of a memory-type encoding (enum pl_memtype): "UC", "WB", ... */
 const char *pl_memtype_name(unsigned memtype);
 
 #endif

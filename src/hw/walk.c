@@ -132,7 +132,8 @@ static bool pf(const struct pl_walk_in *in, struct pl_fault *fault, uint8_t caus
 }
 
 /* Ors bits into the word at pa, reading it afresh: with self-referencing
- * tables an earlier update may have changed it since the walk read it. */
+ * tables an earlier update may have changed it since the walk read it. The
+ * word held a present entry, so its frame exists and the write cannot fail. */
 static void set_bits(struct pl_physmem *mem, uint64_t pa, uint64_t bits)
 {
     uint64_t v = pl_physmem_read64(mem, pa);
@@ -196,11 +197,15 @@ bool pl_walk(const struct pl_mmu *mmu, struct pl_physmem *mem, const struct pl_w
         return pf(in, fault, denied ? PL_CAUSE_RIGHTS : PL_CAUSE_PKEY, 0,
                   pl_pf_error_code(mmu, in, PL_PF_P | (key ? PL_PF_PK : 0)));
 
+    /* A and D are sticky: an entry read with them set still has them. */
     bool write = (in->kind & PL_KIND_MASK) == PL_WRITE;
     for (int i = 0; i + 1 < out->nsteps; i++)
-        set_bits(mem, out->step[i].entry_pa, PTE_A);
+        if (!(out->step[i].entry & PTE_A))
+            set_bits(mem, out->step[i].entry_pa, PTE_A);
     const struct pl_walk_step *leaf = &out->step[out->nsteps - 1];
-    set_bits(mem, leaf->entry_pa, write ? PTE_A | PTE_D : PTE_A);
+    uint64_t leaf_bits = write ? PTE_A | PTE_D : PTE_A;
+    if ((leaf->entry & leaf_bits) != leaf_bits)
+        set_bits(mem, leaf->entry_pa, leaf_bits);
 
     unsigned shift = pte_level_shift(level);
     out->pa = (entry & mmu->addr_mask & ~(PTE_BIT(shift) - 1)) | (la & (PTE_BIT(shift) - 1));

@@ -1,0 +1,16 @@
+/* The subcommands of `ptelab`, each a main() of its own, and the exit
+ * statuses they share. */
+#ifndef PTELAB_CLI_COMMANDS_H
+#define PTELAB_CLI_COMMANDS_H
+
+enum {
+    CLI_OK = 0,
+    CLI_FAILED = 1, /* the input could not be read, the output not written */
+    CLI_USAGE = 2   /* a bad command line or a malformed input file */
+};
+
+/* `ptelab walk [--explain] FILE|-`: argv[0] is "walk". Returns an exit
+ * status. */
+int cmd_walk(int argc, char **argv);
+
+#endif
