@@ -247,7 +247,27 @@ Test(walk, smep_denies_supervisor_fetch_from_user_pages_with_id_set)
     struct pl_fault f;
     cr_assert_not(walk(0x1000, PL_FETCH, 0, false, &out, &f));
     cr_assert_eq(f.error_code, 0x11);
+    cr_assert_eq(f.denied, PL_DENY_SMEP);
     cr_assert(walk(0x1000, PL_FETCH, 3, false, &out, &f));
+}
+
+Test(walk, every_denying_rule_is_named)
+{
+    map(0x1000, 0x5000, 1, URW, PTE_P | PTE_US | PTE_XD);
+    mmu.smep = mmu.smap = true;
+    pl_mmu_update(&mmu);
+    struct pl_walk_out out;
+    struct pl_fault f;
+    cr_assert_not(walk(0x1000, PL_FETCH, 0, false, &out, &f));
+    cr_assert_eq(f.denied, PL_DENY_SMEP | PL_DENY_XD);
+    cr_assert_not(walk(0x1000, PL_WRITE, 0, false, &out, &f));
+    cr_assert_eq(f.denied, PL_DENY_SMAP | PL_DENY_WP);
+    cr_assert_eq(f.error_code, 0x03);
+    cr_assert_not(walk(0x1000, PL_WRITE, 3, false, &out, &f));
+    cr_assert_eq(f.denied, PL_DENY_RW);
+    map(0x2000, 0x6000, 1, URW, PTE_P | PTE_RW);
+    cr_assert_not(walk(0x2000, PL_WRITE, 3, false, &out, &f));
+    cr_assert_eq(f.denied, PL_DENY_US, "a supervisor page denies a user access on U/S alone");
 }
 
 Test(walk, xd_in_an_upper_level_blocks_fetches_only)
@@ -282,6 +302,7 @@ Test(walk, protection_keys_guard_user_pages_data_only)
     cr_assert_not(walk(0x2000, PL_WRITE, 3, false, &out, &f));
     cr_assert_eq(f.error_code, 0x27, "PK is set even when R/W also denies");
     cr_assert_eq(f.cause, PL_CAUSE_RIGHTS);
+    cr_assert_eq(f.denied, PL_DENY_RW | PL_DENY_PKEY_WD, "both rules are named");
     cr_assert_not(walk(0x1000, PL_WRITE, 0, false, &out, &f), "WD stops supervisor writes under WP");
     cr_assert_eq(f.error_code, 0x23);
     mmu.wp = false;

@@ -112,10 +112,23 @@ enum pl_fault_cause {
     PL_CAUSE_PKEY,     /* protection key alone */
 };
 
+/* The rules of SDM §4.6 that can deny an access to a complete translation
+ * (struct pl_fault.denied): every rule that denies is named. */
+#define PL_DENY_US 0x01u     /* user access to a supervisor-mode address */
+#define PL_DENY_RW 0x02u     /* user write to a read-only page */
+#define PL_DENY_XD 0x04u     /* fetch from a no-execute page */
+#define PL_DENY_SMEP 0x08u   /* supervisor fetch from a user-mode address */
+#define PL_DENY_SMAP 0x10u   /* supervisor data access to a user-mode address without AC (or implicit) */
+#define PL_DENY_WP 0x20u     /* supervisor write to a read-only page with CR0.WP = 1 */
+#define PL_DENY_PKEY_AD 0x40u /* the key's access-disable bit */
+#define PL_DENY_PKEY_WD 0x80u /* the key's write-disable bit */
+#define PL_DENY_PKEY (PL_DENY_PKEY_AD | PL_DENY_PKEY_WD)
+
 struct pl_fault {
     uint8_t vector;     /* PL_VEC_PF or PL_VEC_GP */
     uint8_t cause;      /* enum pl_fault_cause */
     uint8_t level;      /* level of the entry at fault (P/RSVD), else 0 */
+    uint8_t denied;     /* PL_DENY_* for a rights or key fault, else 0 */
     uint16_t error_code;
     uint64_t addr;      /* CR2 for #PF */
 };
@@ -133,10 +146,14 @@ bool pl_walk(const struct pl_mmu *mmu, struct pl_physmem *mem, const struct pl_w
 
 /* The rights check of SDM §4.6 for an access to a translation with the given
  * combined rights (PL_RIGHT_*) and protection key, under the current CR0.WP,
- * SMEP, SMAP, PKE and PKRU: returns 0 when the access is allowed, else its #PF
- * error code (P set, PK when the key denies). Shared by the walker and by TLB
- * hits, which cache rights, not decisions. */
+ * SMEP, SMAP, PKE and PKRU. denials: the PL_DENY_* rules that deny it (0:
+ * allowed). check: 0 when allowed, else the #PF error code (P set, PK when
+ * the key denies). Shared by the walker and by TLB hits, which cache
+ * rights, not decisions. */
+unsigned pl_rights_denials(const struct pl_mmu *mmu, const struct pl_walk_in *in, unsigned rights, unsigned pkey);
 uint16_t pl_rights_check(const struct pl_mmu *mmu, const struct pl_walk_in *in, unsigned rights, unsigned pkey);
+/* Fills fault with the #PF of an access the rules `denied` (non-zero) deny. */
+void pl_rights_fault(const struct pl_mmu *mmu, const struct pl_walk_in *in, unsigned denied, struct pl_fault *fault);
 
 /* The #PF error code for an access of this kind that failed with the given
  * P/RSVD/PK bits: adds W/R, U/S and I/D as the SDM says. */

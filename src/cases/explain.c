@@ -192,60 +192,31 @@ static void deny(FILE *f, const char *rule, const char *what, unsigned where)
     fputc('\n', f);
 }
 
-/* Prints one "denied by" line per rule of the spec (§3) that forbids the
- * access. Returns how many. */
-static int explain_denials(FILE *f, const struct pl_mmu *mmu, const struct pl_walk_in *in, const struct rights *r)
+/* Prints one "denied by" line per rule the walker named in denied. */
+static void explain_denials(FILE *f, const struct pl_walk_in *in, unsigned denied, const struct rights *r)
 {
-    unsigned kind = in->kind & PL_KIND_MASK;
+    unsigned k = r->pkey;
     bool implicit = in->kind & PL_IMPLICIT;
     bool user = in->cpl == 3 && !implicit;
-    bool write = kind == PL_WRITE;
-    const char *xd = "XD: instruction fetch from a no-execute page";
-    int n = 0;
-
-    if (user) {
-        if (!r->u) {
-            deny(f, "U/S: user-mode access to a supervisor-mode page", "U/S=0", r->sup_at);
-            n++;
-        } else if (write && !r->w) {
-            deny(f, "R/W: user write to a read-only page", "R/W=0", r->ro_at);
-            n++;
-        } else if (kind == PL_FETCH && !r->x) {
-            deny(f, xd, "XD=1", r->xd_at);
-            n++;
-        }
-    } else if (kind == PL_FETCH) {
-        if (r->u && mmu->smep) {
-            deny(f, "SMEP: supervisor instruction fetch from a user-mode page (CR4.SMEP=1)", NULL, 0);
-            n++;
-        } else if (!r->x) {
-            deny(f, xd, "XD=1", r->xd_at);
-            n++;
-        }
-    } else {
-        if (r->u && mmu->smap && (implicit || !in->ac)) {
-            deny(f, implicit ? "SMAP: implicit supervisor access to a user-mode page (AC does not excuse it)"
-                             : "SMAP: supervisor data access to a user page with AC=0",
-                 NULL, 0);
-            n++;
-        }
-        if (write && mmu->wp && !r->w) {
-            deny(f, "CR0.WP=1: supervisor write to a read-only page", "R/W=0", r->ro_at);
-            n++;
-        }
-    }
-    if (mmu->pke && kind != PL_FETCH && r->u) {
-        unsigned k = r->pkey;
-        bool ad = (mmu->pkru >> (2 * k)) & 1, wd = (mmu->pkru >> (2 * k + 1)) & 1;
-        if (ad)
-            fprintf(f, "    denied by PKRU: key %u AD=1 denies every data access\n", k);
-        else if (wd && write && user)
-            fprintf(f, "    denied by PKRU: key %u WD=1 denies the user write\n", k);
-        else if (wd && write && mmu->wp)
-            fprintf(f, "    denied by PKRU: key %u WD=1 denies the supervisor write (CR0.WP=1)\n", k);
-        n += ad || (wd && write && (user || mmu->wp));
-    }
-    return n;
+    if (denied & PL_DENY_US)
+        deny(f, "U/S: user-mode access to a supervisor-mode page", "U/S=0", r->sup_at);
+    if (denied & PL_DENY_RW)
+        deny(f, "R/W: user write to a read-only page", "R/W=0", r->ro_at);
+    if (denied & PL_DENY_SMEP)
+        deny(f, "SMEP: supervisor instruction fetch from a user-mode page (CR4.SMEP=1)", NULL, 0);
+    if (denied & PL_DENY_XD)
+        deny(f, "XD: instruction fetch from a no-execute page", "XD=1", r->xd_at);
+    if (denied & PL_DENY_SMAP)
+        deny(f, implicit ? "SMAP: implicit supervisor access to a user-mode page (AC does not excuse it)"
+                         : "SMAP: supervisor data access to a user page with AC=0",
+             NULL, 0);
+    if (denied & PL_DENY_WP)
+        deny(f, "CR0.WP=1: supervisor write to a read-only page", "R/W=0", r->ro_at);
+    if (denied & PL_DENY_PKEY_AD)
+        fprintf(f, "    denied by PKRU: key %u AD=1 denies every data access\n", k);
+    if (denied & PL_DENY_PKEY_WD)
+        fprintf(f, "    denied by PKRU: key %u WD=1 denies the %s\n", k,
+                user ? "user write" : "supervisor write (CR0.WP=1)");
 }
 
 static void explain_error_code(FILE *f, uint16_t ec)
@@ -293,8 +264,8 @@ void explain_walk(FILE *f, const struct pl_mmu *mmu, const struct pl_walk_in *in
     if (complete) {
         struct rights r = combine(mmu, out);
         explain_rights(f, mmu, in, &r);
-        if (!ok && explain_denials(f, mmu, in, &r) == 0)
-            fputs("    denied by the walker for a reason this explanation does not know\n", f);
+        if (!ok)
+            explain_denials(f, in, fault->denied, &r);
     }
     if (ok) {
         fprintf(f, "    result: ok, PA 0x%016" PRIx64 " in a %s page, memory type %s (PAT entry %u)%s\n", out->pa,

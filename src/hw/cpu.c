@@ -140,19 +140,11 @@ RARE_PATH static bool deliver_gp(struct pl_cpu *cpu, uint64_t va, uint8_t cause,
     return false;
 }
 
-/* A #PF decided from cached rights, with the error code pl_rights_check
- * gave. The cause is PKEY only when the key alone denies. */
-RARE_PATH static bool tlb_fault(struct pl_cpu *cpu, const struct pl_walk_in *in, const struct pl_tlb_entry *e, uint16_t ec,
-                      struct pl_fault *fault)
+/* A #PF decided from cached rights, the rules that deny it named. */
+RARE_PATH static bool tlb_fault(struct pl_cpu *cpu, const struct pl_walk_in *in, unsigned denied,
+                                struct pl_fault *fault)
 {
-    uint8_t cause = PL_CAUSE_RIGHTS;
-    if (ec & PL_PF_PK) {
-        struct pl_mmu nokey = cpu->mmu;
-        nokey.pke = false;
-        if (pl_rights_check(&nokey, in, e->rights, 0) == 0)
-            cause = PL_CAUSE_PKEY;
-    }
-    *fault = (struct pl_fault){.vector = PL_VEC_PF, .cause = cause, .error_code = ec, .addr = in->la};
+    pl_rights_fault(&cpu->mmu, in, denied, fault);
     pl_tlb_invalidate(cpu->tlb, PL_INV_PAGE_FAULT, cpu->pcid, in->la);
     cpu->stats.page_faults++;
     cpu->stats.tlb_faults++;
@@ -240,9 +232,9 @@ SLOW_PATH static bool hit_checks(struct pl_cpu *cpu, uint64_t va, unsigned kind,
 {
     struct pl_walk_in in = walk_in(cpu, va, kind);
     if (must_check(cpu, kind, e->rights)) {
-        uint16_t ec = pl_rights_check(&cpu->mmu, &in, e->rights, e->pkey);
-        if (ec)
-            return tlb_fault(cpu, &in, e, ec, fault);
+        unsigned denied = pl_rights_denials(&cpu->mmu, &in, e->rights, e->pkey);
+        if (denied)
+            return tlb_fault(cpu, &in, denied, fault);
     }
     if ((kind & PL_KIND_MASK) == PL_WRITE && !e->dirty) {
         cpu->stats.dirty_walks++;

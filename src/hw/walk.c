@@ -77,42 +77,61 @@ uint16_t pl_pf_error_code(const struct pl_mmu *mmu, const struct pl_walk_in *in,
     return bits;
 }
 
-/* True when U/S, R/W, XD, SMEP or SMAP deny the access (SDM §4.6.1). */
-static bool rights_deny(const struct pl_mmu *mmu, const struct pl_walk_in *in, unsigned rights)
+/* The rules of SDM §4.6.1 that deny the access: U/S, R/W, XD, SMEP, SMAP
+ * and CR0.WP. */
+static unsigned rights_denials(const struct pl_mmu *mmu, const struct pl_walk_in *in, unsigned rights)
 {
     unsigned kind = in->kind & PL_KIND_MASK;
     bool implicit = in->kind & PL_IMPLICIT;
     bool user_page = rights & PL_RIGHT_U;
+    bool writable = rights & PL_RIGHT_W, executable = rights & PL_RIGHT_X;
 
-    if (in->cpl == 3 && !implicit)
-        return !user_page || (kind == PL_WRITE && !(rights & PL_RIGHT_W)) ||
-               (kind == PL_FETCH && !(rights & PL_RIGHT_X));
+    if (in->cpl == 3 && !implicit) {
+        if (!user_page)
+            return PL_DENY_US;
+        return (kind == PL_WRITE && !writable ? PL_DENY_RW : 0) | (kind == PL_FETCH && !executable ? PL_DENY_XD : 0);
+    }
     if (kind == PL_FETCH)
-        return (user_page && mmu->smep) || !(rights & PL_RIGHT_X);
-    return (user_page && mmu->smap && (implicit || !in->ac)) ||
-           (kind == PL_WRITE && mmu->wp && !(rights & PL_RIGHT_W));
+        return (user_page && mmu->smep ? PL_DENY_SMEP : 0) | (!executable ? PL_DENY_XD : 0);
+    return (user_page && mmu->smap && (implicit || !in->ac) ? PL_DENY_SMAP : 0) |
+           (kind == PL_WRITE && mmu->wp && !writable ? PL_DENY_WP : 0);
 }
 
-/* True when PKRU denies the access (SDM §4.6.2): keys guard data accesses to
+/* The protection-key rules (SDM §4.6.2): keys guard data accesses to
  * user-mode addresses only, and WD stops supervisor writes only under
  * CR0.WP. */
-static bool key_denies(const struct pl_mmu *mmu, const struct pl_walk_in *in, unsigned rights, unsigned pkey)
+static unsigned key_denials(const struct pl_mmu *mmu, const struct pl_walk_in *in, unsigned rights, unsigned pkey)
 {
     unsigned kind = in->kind & PL_KIND_MASK;
     if (!mmu->pke || !(rights & PL_RIGHT_U) || kind == PL_FETCH)
-        return false;
+        return 0;
     bool user = in->cpl == 3 && !(in->kind & PL_IMPLICIT);
-    bool ad = (mmu->pkru >> (2 * pkey)) & 1;
+    if ((mmu->pkru >> (2 * pkey)) & 1)
+        return PL_DENY_PKEY_AD;
     bool wd = (mmu->pkru >> (2 * pkey + 1)) & 1;
-    return ad || (kind == PL_WRITE && wd && (user || mmu->wp));
+    return kind == PL_WRITE && wd && (user || mmu->wp) ? PL_DENY_PKEY_WD : 0;
+}
+
+unsigned pl_rights_denials(const struct pl_mmu *mmu, const struct pl_walk_in *in, unsigned rights, unsigned pkey)
+{
+    return rights_denials(mmu, in, rights) | key_denials(mmu, in, rights, pkey);
 }
 
 uint16_t pl_rights_check(const struct pl_mmu *mmu, const struct pl_walk_in *in, unsigned rights, unsigned pkey)
 {
-    bool key = key_denies(mmu, in, rights, pkey);
-    if (!key && !rights_deny(mmu, in, rights))
-        return 0;
-    return pl_pf_error_code(mmu, in, PL_PF_P | (key ? PL_PF_PK : 0));
+    unsigned denied = pl_rights_denials(mmu, in, rights, pkey);
+    return denied ? pl_pf_error_code(mmu, in, PL_PF_P | ((denied & PL_DENY_PKEY) ? PL_PF_PK : 0)) : 0;
+}
+
+void pl_rights_fault(const struct pl_mmu *mmu, const struct pl_walk_in *in, unsigned denied, struct pl_fault *fault)
+{
+    *fault = (struct pl_fault){
+        .vector = PL_VEC_PF,
+        .cause = (denied & ~PL_DENY_PKEY) ? PL_CAUSE_RIGHTS : PL_CAUSE_PKEY,
+        .denied = (uint8_t)denied,
+        .error_code = pl_pf_error_code(mmu, in, PL_PF_P | ((denied & PL_DENY_PKEY) ? PL_PF_PK : 0)),
+        .addr = in->la,
+    };
 }
 
 const char *pl_memtype_name(unsigned memtype)
@@ -123,11 +142,8 @@ const char *pl_memtype_name(unsigned memtype)
 
 static bool pf(const struct pl_walk_in *in, struct pl_fault *fault, uint8_t cause, int level, uint16_t error_code)
 {
-    fault->vector = PL_VEC_PF;
-    fault->cause = cause;
-    fault->level = (uint8_t)level;
-    fault->error_code = error_code;
-    fault->addr = in->la;
+    *fault = (struct pl_fault){
+        .vector = PL_VEC_PF, .cause = cause, .level = (uint8_t)level, .error_code = error_code, .addr = in->la};
     return false;
 }
 
@@ -160,11 +176,7 @@ bool pl_walk(const struct pl_mmu *mmu, struct pl_physmem *mem, const struct pl_w
     out->nsteps = 0;
     out->refs = 0;
     if (!pl_la_canonical(la, mmu->levels)) {
-        fault->vector = PL_VEC_GP;
-        fault->cause = PL_CAUSE_NONCANONICAL;
-        fault->level = 0;
-        fault->error_code = 0;
-        fault->addr = la;
+        *fault = (struct pl_fault){.vector = PL_VEC_GP, .cause = PL_CAUSE_NONCANONICAL, .addr = la};
         return false;
     }
 
@@ -191,11 +203,11 @@ bool pl_walk(const struct pl_mmu *mmu, struct pl_physmem *mem, const struct pl_w
     }
 
     unsigned pkey = mmu->pke ? pte_pkey(entry) : 0;
-    bool denied = rights_deny(mmu, in, rights);
-    bool key = key_denies(mmu, in, rights, pkey);
-    if (denied || key)
-        return pf(in, fault, denied ? PL_CAUSE_RIGHTS : PL_CAUSE_PKEY, 0,
-                  pl_pf_error_code(mmu, in, PL_PF_P | (key ? PL_PF_PK : 0)));
+    unsigned denied = pl_rights_denials(mmu, in, rights, pkey);
+    if (denied) {
+        pl_rights_fault(mmu, in, denied, fault);
+        return false;
+    }
 
     /* A and D are sticky: an entry read with them set still has them. */
     bool write = (in->kind & PL_KIND_MASK) == PL_WRITE;
