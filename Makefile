@@ -61,6 +61,7 @@ test-asan: build-asan/build.ninja
 fuzz: build-fuzz/build.ninja
 	ninja -C build-fuzz
 	@for t in build-fuzz/fuzz/fuzz_*; do \
+	  [ -f "$$t" ] && [ -x "$$t" ] || continue; \
 	  name=$${t##*/fuzz_}; work=build-fuzz/corpus-$$name; \
 	  rm -rf $$work; mkdir -p $$work; cp fuzz/corpus/$$name/* $$work/; \
 	  echo "fuzzing $$name for $(FUZZ_SECONDS) s"; \
