@@ -1,0 +1,163 @@
+/* os/fault: the page-fault handler. Given the hardware's error code and
+ * CR2, it either fixes the mapping so the access can be retried (zero-fill,
+ * an object's page, copy on write, reuse by the last user) or says which
+ * signal the process gets. */
+#include <assert.h>
+#include <string.h>
+
+#include "os/os.h"
+#include "ptelab/error.h"
+#include "ptelab/physmem.h"
+
+#define PAGE PL_VMA_PAGE_SIZE
+
+/* The right a region must grant for an access of this kind. x86 cannot
+ * express write-only or execute-only pages, so any right lets a page be
+ * read (as on Linux). */
+static bool region_allows(const struct pl_vma *v, unsigned kind)
+{
+    switch (kind) {
+    case PL_WRITE:
+        return v->prot & PL_PROT_WRITE;
+    case PL_FETCH:
+        return v->prot & PL_PROT_EXEC;
+    default:
+        return v->prot != PL_PROT_NONE;
+    }
+}
+
+static void count(uint64_t *kstat, uint64_t *pstat)
+{
+    ++*kstat;
+    ++*pstat;
+}
+
+/* A private page of its own: zeroed, or a copy of the frame at from. */
+static int new_private_page(struct pl_proc *p, uint64_t from, uint64_t *pa)
+{
+    struct pl_kernel *k = p->k;
+    int rc = pl_frame_alloc(k->frames, 0, PL_FRAME_USER, pa);
+    if (rc < 0)
+        return rc;
+    if (from) {
+        const uint8_t *src = pl_physmem_frame_lookup(k->mem, from >> PL_FRAME_SHIFT);
+        uint8_t *dst = src ? pl_physmem_frame_touch(k->mem, *pa >> PL_FRAME_SHIFT) : NULL;
+        if (src && !dst) {
+            pl_frame_put(k->frames, *pa);
+            return PL_ENOMEM;
+        }
+        if (src) /* a source never written is zero, like the new frame */
+            memcpy(dst, src, PAGE);
+        kernel_charge(k, k->m->config.cost.page_copy);
+    } else {
+        kernel_charge(k, k->m->config.cost.page_zero);
+    }
+    return 0;
+}
+
+/* Maps a frame we hold a reference to, then drops that reference: the
+ * mapping keeps its own. */
+static int map_and_release(struct pl_proc *p, uint64_t va, uint64_t pa, unsigned prot, unsigned why)
+{
+    int rc = pmap_enter(&p->pmap, va, pa, prot, why);
+    pl_frame_put(p->k->frames, pa);
+    return rc;
+}
+
+/* Not present: the region's first touch of this page. */
+static int populate(struct pl_proc *p, const struct pl_vma *v, uint64_t va, unsigned kind)
+{
+    struct pl_kernel *k = p->k;
+    uint64_t pa;
+    int rc;
+    if (!v->object) {
+        if ((rc = new_private_page(p, 0, &pa)) < 0)
+            return rc;
+        count(&k->stats.zero_fill, &p->stats.zero_fill);
+        return map_and_release(p, va, pa, v->prot, PL_WHY_ZERO_FILL);
+    }
+    uint64_t obj_pa;
+    if ((rc = shm_page(v->object, v->offset + (va - v->start) / PAGE, &obj_pa)) < 0)
+        return rc;
+    if (v->flags & PL_MAP_SHARED) {
+        count(&k->stats.shared_page, &p->stats.shared_page);
+        return pmap_enter(&p->pmap, va, obj_pa, v->prot, PL_WHY_SHARED_PAGE);
+    }
+    /* A private view of an object: read the object's page until the first
+     * write, which takes a copy. */
+    if (kind == PL_WRITE) {
+        if ((rc = new_private_page(p, obj_pa, &pa)) < 0)
+            return rc;
+        count(&k->stats.cow_copy, &p->stats.cow_copy);
+        return map_and_release(p, va, pa, v->prot, PL_WHY_COW_COPY);
+    }
+    count(&k->stats.shared_page, &p->stats.shared_page);
+    return pmap_enter(&p->pmap, va, obj_pa, (v->prot & ~PL_PROT_WRITE) | PL_PROT_READ, PL_WHY_SHARED_PAGE);
+}
+
+/* A write to a present, read-only page of a writable private region: copy
+ * on write, or make it writable when this mapping is the frame's only
+ * holder. */
+static int break_cow(struct pl_proc *p, const struct pl_vma *v, uint64_t va, uint64_t old)
+{
+    struct pl_kernel *k = p->k;
+    if (pl_frame_meta(k->frames, old)->refcount == 1) {
+        count(&k->stats.cow_reuse, &p->stats.cow_reuse);
+        return pmap_enter(&p->pmap, va, old, v->prot, PL_WHY_COW_REUSE);
+    }
+    uint64_t pa;
+    int rc = new_private_page(p, old, &pa);
+    if (rc < 0)
+        return rc;
+    count(&k->stats.cow_copy, &p->stats.cow_copy);
+    return map_and_release(p, va, pa, v->prot, PL_WHY_COW_COPY);
+}
+
+static int deny(struct pl_siginfo *si, const struct pl_fault *f, unsigned kind, unsigned code)
+{
+    *si = (struct pl_siginfo){.addr = f->addr, .error_code = f->error_code, .code = (uint8_t)code,
+                              .kind = (uint8_t)kind};
+    return (int)code;
+}
+
+int fault_handle(struct pl_proc *p, const struct pl_fault *f, unsigned kind, struct pl_siginfo *si)
+{
+    struct pl_kernel *k = p->k;
+    kernel_enter(k);
+    kernel_charge(k, k->m->config.cost.fault_handler);
+    if (f->vector != PL_VEC_PF)
+        return deny(si, f, kind, PL_SEGV_GP);
+    count(&k->stats.faults, &p->stats.faults);
+    assert(!(f->error_code & PL_PF_RSVD) && "the kernel never writes reserved bits");
+
+    uint64_t va = f->addr & ~(PAGE - 1);
+    const struct pl_vma *v = f->addr < k->user_top ? pl_vma_find(p->vmas, f->addr) : NULL;
+    if (!v)
+        return deny(si, f, kind, PL_SEGV_MAPERR);
+    if (!region_allows(v, kind))
+        return deny(si, f, kind, PL_SEGV_ACCERR);
+    if (f->error_code & PL_PF_PK) {
+        int code = deny(si, f, kind, PL_SEGV_PKUERR);
+        si->pkey = v->pkey;
+        return code;
+    }
+
+    struct pmap_page pg;
+    pmap_lookup(&p->pmap, va, &pg);
+    int rc;
+    if (!pg.mapped) {
+        rc = populate(p, v, va, kind);
+    } else if (kind == PL_WRITE && pg.present && !(pg.prot & PL_PROT_WRITE) && !(v->flags & PL_MAP_SHARED)) {
+        rc = break_cow(p, v, va, pg.pa);
+    } else {
+        /* The entry allows the access already: the TLB held an older,
+         * stricter translation, which the fault itself dropped. */
+        count(&k->stats.spurious, &p->stats.spurious);
+        rc = 0;
+    }
+    p->stats.resident = p->pmap.resident;
+    p->stats.pt_pages = p->pmap.pt_pages;
+    if (rc < 0)
+        return deny(si, f, kind, PL_SIG_OOM);
+    return 0;
+}

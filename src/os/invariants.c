@@ -1,0 +1,172 @@
+/* The kernel's invariant checker (pl_kernel_check): everything the page
+ * tables say is compared with what the frame allocator, the regions and the
+ * shared objects say. O(frames + entries); tests run it after every
+ * operation. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "os/os.h"
+#include "ptelab/error.h"
+
+struct frame_use {
+    uint32_t maps;     /* leaves mapping the frame */
+    uint32_t writable; /* ... of which writable */
+    uint32_t objects;  /* shm objects holding it */
+    uint32_t tables;   /* page tables it serves as */
+};
+
+struct checker {
+    struct pl_kernel *k;
+    struct frame_use *use;
+    uint64_t base, nframes;
+    char *msg;
+    size_t msglen;
+    int failed;
+    const struct pl_proc *p;
+    uint64_t tables;
+};
+
+static void fail(struct checker *c, const char *fmt, ...)
+{
+    if (c->failed)
+        return;
+    c->failed = 1;
+    if (c->msglen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->msg, c->msglen, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static struct frame_use *use_of(struct checker *c, uint64_t pa)
+{
+    if (pa < c->base || (pa - c->base) / PL_VMA_PAGE_SIZE >= c->nframes) {
+        fail(c, "frame 0x%llx outside the allocator's range", (unsigned long long)pa);
+        return NULL;
+    }
+    return &c->use[(pa - c->base) / PL_VMA_PAGE_SIZE];
+}
+
+static void visit_leaf(void *ctx, uint64_t va, int level, uint64_t entry_pa, uint64_t entry)
+{
+    struct checker *c = ctx;
+    (void)level;
+    (void)entry_pa;
+    struct pmap_page pg;
+    pmap_decode(entry, &pg);
+    const struct pl_vma *v = pl_vma_find(c->p->vmas, va);
+    if (!v) {
+        fail(c, "pid %d: page 0x%llx mapped outside every region", c->p->pid, (unsigned long long)va);
+        return;
+    }
+    if ((pg.prot & PL_PROT_WRITE) && !(v->prot & PL_PROT_WRITE))
+        fail(c, "pid %d: page 0x%llx writable in a region without PROT_WRITE", c->p->pid, (unsigned long long)va);
+    if (pg.present != (v->prot != PL_PROT_NONE))
+        fail(c, "pid %d: page 0x%llx present=%d in a region with prot %u", c->p->pid, (unsigned long long)va,
+             pg.present, v->prot);
+    struct frame_use *u = use_of(c, pg.pa);
+    if (u) {
+        u->maps++;
+        u->writable += (pg.prot & PL_PROT_WRITE) != 0;
+    }
+}
+
+static void visit_table(void *ctx, uint64_t table_pa, int level)
+{
+    struct checker *c = ctx;
+    (void)level;
+    struct frame_use *u = use_of(c, table_pa);
+    if (u)
+        u->tables++;
+    c->tables++;
+}
+
+static void check_process(struct checker *c, const struct pl_proc *p)
+{
+    const char *why;
+    if (pl_vma_set_check(p->vmas, &why) < 0)
+        fail(c, "pid %d: regions: %s", p->pid, why);
+    if (!pmap_kernel_half_intact(&p->pmap))
+        fail(c, "pid %d: kernel half of the root table differs from the kernel's", p->pid);
+    c->p = p;
+    c->tables = 0;
+    struct frame_use *root = use_of(c, p->pmap.root);
+    if (root)
+        root->tables++;
+    pmap_foreach_table(&p->pmap, visit_table, c);
+    pmap_foreach(&p->pmap, visit_leaf, c);
+    if (c->tables != p->pmap.pt_pages)
+        fail(c, "pid %d: %llu tables reachable, %llu accounted", p->pid, (unsigned long long)c->tables,
+             (unsigned long long)p->pmap.pt_pages);
+}
+
+static void check_frames(struct checker *c)
+{
+    struct pl_frame_allocator *fa = c->k->frames;
+    uint64_t user_tables = 0;
+    for (uint64_t i = 0; i < c->nframes && !c->failed; i++) {
+        uint64_t pa = c->base + i * PL_VMA_PAGE_SIZE;
+        const struct pl_frame *f = pl_frame_meta(fa, pa);
+        const struct frame_use *u = &c->use[i];
+        bool is_free = f->flags & PL_FRAME_FREE;
+        if (is_free && (u->maps || u->objects || u->tables))
+            fail(c, "frame 0x%llx is free and in use", (unsigned long long)pa);
+        else if (u->tables && (u->maps || u->objects))
+            fail(c, "page table 0x%llx is also mapped as data", (unsigned long long)pa);
+        else if (u->tables && (u->tables > 1 || !(f->flags & PL_FRAME_PT) || f->refcount != 1))
+            fail(c, "page table 0x%llx: used %u times, flags 0x%x, refcount %u", (unsigned long long)pa, u->tables,
+                 f->flags, f->refcount);
+        else if (!is_free && (f->flags & PL_FRAME_USER) && (f->mapcount != u->maps || f->refcount != u->maps + u->objects))
+            fail(c, "frame 0x%llx: mapcount %u refcount %u, but %u mappings and %u objects", (unsigned long long)pa,
+                 f->mapcount, f->refcount, u->maps, u->objects);
+        else if (u->writable && u->maps + u->objects > 1 && !u->objects)
+            fail(c, "private frame 0x%llx writable with %u mappings", (unsigned long long)pa, u->maps);
+        if (u->tables && !(f->flags & PL_FRAME_KERNEL))
+            user_tables++;
+    }
+    if (!c->failed && user_tables != c->k->stats.pt_pages)
+        fail(c, "%llu user page-table pages, %llu accounted", (unsigned long long)user_tables,
+             (unsigned long long)c->k->stats.pt_pages);
+}
+
+int pl_kernel_check(struct pl_kernel *k, char *msg, size_t msglen)
+{
+    struct checker c = {.k = k, .msg = msg, .msglen = msglen};
+    if (msglen)
+        msg[0] = 0;
+    if (pl_frame_check(k->frames, msg, msglen) < 0)
+        return PL_EINVAL;
+    c.base = PL_KERNEL_RESERVED_LOW;
+    c.nframes = (k->m->config.ram_size - c.base) / PL_VMA_PAGE_SIZE;
+    c.use = calloc(c.nframes, sizeof *c.use);
+    if (!c.use)
+        return PL_ENOMEM;
+    bool any_process = false;
+    for (int pid = 1; pid <= k->nprocs && !c.failed; pid++) {
+        const struct pl_proc *p = k->procs[pid - 1];
+        if (p && p->vmas) {
+            check_process(&c, p);
+            any_process = true;
+        }
+    }
+    for (const struct pl_shm *obj = k->shm_list; obj && !c.failed; obj = obj->next)
+        for (uint64_t i = 0; i < obj->npages; i++)
+            if (obj->pages[i]) {
+                struct frame_use *u = use_of(&c, obj->pages[i]);
+                if (u)
+                    u->objects++;
+            }
+    if (!c.failed)
+        check_frames(&c);
+    if (!c.failed && !any_process && !k->shm_list) {
+        struct pl_frame_stats st;
+        pl_frame_stats_read(k->frames, &st);
+        if (st.frames - st.free_frames != k->own_frames)
+            fail(&c, "no process left, yet %llu frames in use (the kernel's own: %llu)",
+                 (unsigned long long)(st.frames - st.free_frames), (unsigned long long)k->own_frames);
+    }
+    free(c.use);
+    return c.failed ? PL_EINVAL : 0;
+}

@@ -1,0 +1,534 @@
+/* os/pmap: see pmap.h. The only file of src/os that includes hw/pte.h. */
+#include "os/pmap.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#include "hw/pte.h"
+#include "os/os.h"
+#include "ptelab/cpu.h"
+#include "ptelab/error.h"
+#include "ptelab/physmem.h"
+
+/* Software bit of a not-present user leaf: PROT_NONE, the frame is kept. */
+#define PTE_SW_PROTNONE PTE_BIT(9)
+/* Upper-level entries grant everything; the leaf decides. */
+#define TABLE_LINK (PTE_P | PTE_RW | PTE_US)
+#define KERNEL_LINK (PTE_P | PTE_RW)
+
+/* Beyond this many pages one flush of the whole address space is cheaper
+ * than a flush per page (Linux's tlb_single_page_flush_ceiling, 33). */
+#define FLUSH_CEILING 33
+
+/* Invalidations and frame releases an operation owes. Frames are released
+ * only after the invalidations, so no TLB entry ever points at a freed
+ * frame. */
+struct flush {
+    struct pmap *pm;
+    unsigned n;
+    bool all;
+    uint64_t va[FLUSH_CEILING];
+    uint64_t *release; /* frames whose mapping was removed */
+    size_t nrelease, release_cap;
+};
+
+static uint64_t *table_ptr(const struct pl_kernel *k, uint64_t pa)
+{
+    return (uint64_t *)(void *)pl_physmem_frame_lookup(k->mem, pa >> PL_FRAME_SHIFT);
+}
+
+static uint64_t entry_span(int level) { return UINT64_C(1) << pte_level_shift(level); }
+
+/* True when replacing old by new needs the TLB told (SDM §4.10.4.3): a
+ * present entry that goes away, points elsewhere, loses rights or A/D, or
+ * changes anything else but added rights. */
+static bool needs_flush(uint64_t old, uint64_t new)
+{
+    if (!(old & PTE_P))
+        return false;
+    if (!(new & PTE_P))
+        return true;
+    uint64_t lowered = (old & ~new & (PTE_RW | PTE_US | PTE_A | PTE_D)) | (new & ~old & PTE_XD);
+    uint64_t other = (old ^ new) & ~(PTE_RW | PTE_US | PTE_XD | PTE_A | PTE_D);
+    return lowered || other;
+}
+
+static void flush_add(struct flush *fl, uint64_t va)
+{
+    if (fl->all)
+        return;
+    if (fl->n == FLUSH_CEILING)
+        fl->all = true;
+    else
+        fl->va[fl->n++] = va;
+}
+
+static void flush_release(struct flush *fl, uint64_t pa)
+{
+    if (fl->nrelease == fl->release_cap) {
+        size_t cap = fl->release_cap ? 2 * fl->release_cap : 64;
+        uint64_t *r = realloc(fl->release, cap * sizeof *r);
+        assert(r && "host out of memory while unmapping");
+        fl->release = r;
+        fl->release_cap = cap;
+    }
+    fl->release[fl->nrelease++] = pa;
+}
+
+/* Drops the map count and the reference a leaf held on pa. */
+static void drop_mapping(struct pl_kernel *k, uint64_t pa)
+{
+    struct pl_frame *f = pl_frame_meta(k->frames, pa);
+    assert(f && f->mapcount > 0);
+    f->mapcount--;
+    int rc = pl_frame_put(k->frames, pa);
+    assert(rc == 0);
+    (void)rc;
+}
+
+static void take_mapping(struct pl_kernel *k, uint64_t pa)
+{
+    int rc = pl_frame_get(k->frames, pa);
+    assert(rc == 0);
+    (void)rc;
+    pl_frame_meta(k->frames, pa)->mapcount++;
+}
+
+/* Performs the invalidations, then the releases. Without PCIDs an address
+ * space that is not loaded has nothing in the TLB: its entries left when
+ * its CR3 was replaced. */
+static void flush_commit(struct flush *fl)
+{
+    struct pmap *pm = fl->pm;
+    struct pl_kernel *k = pm->k;
+    struct pl_cpu *cpu = k->cpu;
+    bool loaded = k->current && &k->current->pmap == pm;
+    bool pcide = pl_cpu_regs(cpu)->cr4 & PL_CR4_PCIDE;
+    if ((fl->n || fl->all) && (loaded || pcide)) {
+        unsigned cpl = pl_cpu_regs(cpu)->cpl;
+        pl_cpu_set_cpl(cpu, 0);
+        if (fl->all) {
+            k->stats.tlb_flush_full++;
+            if (pcide)
+                pl_cpu_invpcid(cpu, 1, pm->pcid, 0);
+            else
+                pl_cpu_write_cr3(cpu, pl_cpu_regs(cpu)->cr3);
+        } else {
+            for (unsigned i = 0; i < fl->n; i++) {
+                k->stats.tlb_flush_pages++;
+                if (loaded)
+                    pl_cpu_invlpg(cpu, fl->va[i]);
+                else
+                    pl_cpu_invpcid(cpu, 0, pm->pcid, fl->va[i]);
+            }
+        }
+        pl_cpu_set_cpl(cpu, cpl);
+    }
+    for (size_t i = 0; i < fl->nrelease; i++)
+        drop_mapping(k, fl->release[i]);
+    free(fl->release);
+    fl->release = NULL;
+    fl->n = 0;
+    fl->all = false;
+    fl->nrelease = fl->release_cap = 0;
+}
+
+/* The one function that writes an entry. */
+static void store(struct pl_kernel *k, int pid, uint64_t table_pa, unsigned index, int level, uint64_t va,
+                  uint64_t new, unsigned why, struct flush *fl)
+{
+    uint64_t *slot = table_ptr(k, table_pa) + index;
+    uint64_t old = *slot;
+    *slot = new;
+    k->stats.pte_writes++;
+    if (k->history.on)
+        history_add(&k->history, (struct pl_pte_write){.entry_pa = table_pa + 8 * index, .old = old, .new = new,
+                                                        .va = va, .pid = pid, .level = (uint8_t)level,
+                                                        .why = (uint8_t)why});
+    if (fl && needs_flush(old, new))
+        flush_add(fl, va);
+}
+
+/* A zeroed table page, materialised so that stores into it cannot fail. */
+static int alloc_table(struct pl_kernel *k, uint16_t flags, uint64_t *pa)
+{
+    int rc = pl_frame_alloc(k->frames, 0, flags, pa);
+    if (rc < 0)
+        return rc;
+    if (!pl_physmem_frame_touch(k->mem, *pa >> PL_FRAME_SHIFT)) {
+        pl_frame_free(k->frames, *pa);
+        return PL_ENOMEM;
+    }
+    return 0;
+}
+
+void pmap_decode(uint64_t entry, struct pmap_page *out)
+{
+    out->present = entry & PTE_P;
+    out->mapped = out->present || (entry & PTE_SW_PROTNONE);
+    out->pa = out->mapped ? entry & PTE_ADDR_MASK : 0;
+    out->prot = PL_PROT_NONE;
+    if (out->present)
+        out->prot = PL_PROT_READ | ((entry & PTE_RW) ? PL_PROT_WRITE : 0) | ((entry & PTE_XD) ? 0 : PL_PROT_EXEC);
+}
+
+static uint64_t user_leaf(const struct pl_kernel *k, uint64_t pa, unsigned prot)
+{
+    if (prot == PL_PROT_NONE)
+        return pa | PTE_US | PTE_SW_PROTNONE;
+    uint64_t e = pa | PTE_P | PTE_US;
+    if (prot & PL_PROT_WRITE)
+        e |= PTE_RW;
+    if (!(prot & PL_PROT_EXEC) && pl_cpu_mmu(k->cpu)->nxe)
+        e |= PTE_XD;
+    return e;
+}
+
+/* Links a new table under entry index of table (level), unless present. */
+static int ensure_table(struct pl_kernel *k, int pid, uint64_t table, unsigned index, int level, uint64_t va,
+                        uint64_t link, uint64_t *child, uint64_t *counter)
+{
+    uint64_t e = table_ptr(k, table)[index];
+    if (e & PTE_P) {
+        *child = e & PTE_ADDR_MASK;
+        return 0;
+    }
+    int rc = alloc_table(k, PL_FRAME_PT | (pid ? 0 : PL_FRAME_KERNEL), child);
+    if (rc < 0)
+        return rc;
+    store(k, pid, table, index, level, va, *child | link, PL_WHY_TABLE, NULL);
+    if (counter)
+        ++*counter;
+    return 0;
+}
+
+int pmap_boot_kernel(struct pl_kernel *k)
+{
+    int rc = alloc_table(k, PL_FRAME_PT | PL_FRAME_KERNEL, &k->kernel_root);
+    if (rc < 0)
+        return rc;
+    uint64_t frames = 1;
+    for (unsigned i = 256; i < 512; i++) {
+        uint64_t t;
+        if ((rc = alloc_table(k, PL_FRAME_PT | PL_FRAME_KERNEL, &t)) < 0)
+            return rc;
+        frames++;
+        /* the slot's first address, sign-extended: the upper half */
+        uint64_t va = ((uint64_t)i << pte_level_shift(k->levels)) | ~UINT64_C(0) << (pte_level_shift(k->levels) + 9);
+        store(k, 0, k->kernel_root, i, k->levels, va, t | KERNEL_LINK, PL_WHY_BOOT, NULL);
+        k->kernel_half[i - 256] = t | KERNEL_LINK;
+    }
+    /* The direct map: 1G leaves where RAM covers an aligned gigabyte and the
+     * CPU has 1G pages, 2M leaves elsewhere. */
+    bool gb = pl_cpu_mmu(k->cpu)->gbpages;
+    uint64_t ram = k->m->config.ram_size;
+    for (uint64_t pa = 0; pa < ram;) {
+        int leaf = gb && pa % entry_span(3) == 0 && ram - pa >= entry_span(3) ? 3 : 2;
+        uint64_t va = k->direct_map + pa;
+        uint64_t table = k->kernel_root;
+        for (int level = k->levels; level > leaf; level--) {
+            uint64_t child;
+            if ((rc = ensure_table(k, 0, table, pte_index(va, level), level, va, KERNEL_LINK, &child, &frames)) < 0)
+                return rc;
+            table = child;
+        }
+        store(k, 0, table, pte_index(va, leaf), leaf, va,
+              pa | PTE_P | PTE_RW | PTE_PS | PTE_G | PTE_XD | PTE_A | PTE_D, PL_WHY_BOOT, NULL);
+        pa += entry_span(leaf);
+    }
+    k->own_frames = frames;
+    return 0;
+}
+
+int pmap_create(struct pmap *pm, struct pl_kernel *k, int pid, uint16_t pcid)
+{
+    *pm = (struct pmap){.k = k, .pid = pid, .pcid = pcid};
+    int rc = alloc_table(k, PL_FRAME_PT, &pm->root);
+    if (rc < 0)
+        return rc;
+    k->stats.pt_pages++;
+    for (unsigned i = 256; i < 512; i++) {
+        uint64_t va = ((uint64_t)i << pte_level_shift(k->levels)) | ~UINT64_C(0) << (pte_level_shift(k->levels) + 9);
+        store(k, pid, pm->root, i, k->levels, va, k->kernel_half[i - 256], PL_WHY_KERNEL_HALF, NULL);
+    }
+    return 0;
+}
+
+bool pmap_kernel_half_intact(const struct pmap *pm)
+{
+    const uint64_t *root = table_ptr(pm->k, pm->root);
+    for (unsigned i = 256; i < 512; i++)
+        if (root[i] != pm->k->kernel_half[i - 256])
+            return false;
+    return true;
+}
+
+/* What a range operation does at each level. */
+struct range_op {
+    struct flush *fl;
+    unsigned why;
+    /* leaf: called for every mapped user leaf in the range */
+    void (*leaf)(struct range_op *op, uint64_t table, unsigned index, uint64_t va, uint64_t entry);
+    bool free_empty_tables;
+    unsigned prot;
+    bool grant_write;
+};
+
+static bool table_empty(const struct pl_kernel *k, uint64_t table)
+{
+    const uint64_t *t = table_ptr(k, table);
+    for (unsigned i = 0; i < 512; i++)
+        if (t[i])
+            return false;
+    return true;
+}
+
+/* The indexes of the entries of a table at level, mapping from base, that
+ * intersect [start, end) (which intersects the table). */
+static void entries_in_range(int level, uint64_t base, uint64_t start, uint64_t end, unsigned *first, unsigned *last)
+{
+    uint64_t span = entry_span(level);
+    uint64_t lo = start > base ? start : base;
+    uint64_t hi = (end - 1 - base) / span;
+    *first = (unsigned)((lo - base) / span);
+    *last = hi > 511 ? 511 : (unsigned)hi;
+}
+
+/* Visits the entries of table (at level, mapping from base) that intersect
+ * [start, end), descending into present tables. */
+static void visit_range(struct pmap *pm, struct range_op *op, uint64_t table, int level, uint64_t base,
+                        uint64_t start, uint64_t end)
+{
+    struct pl_kernel *k = pm->k;
+    uint64_t span = entry_span(level);
+    unsigned first, last;
+    entries_in_range(level, base, start, end, &first, &last);
+    for (unsigned i = first; i <= last; i++) {
+        uint64_t e = table_ptr(k, table)[i];
+        uint64_t va = base + i * span;
+        if (level == 1) {
+            struct pmap_page pg;
+            pmap_decode(e, &pg);
+            if (pg.mapped)
+                op->leaf(op, table, i, va, e);
+            continue;
+        }
+        if (!(e & PTE_P))
+            continue;
+        uint64_t child = e & PTE_ADDR_MASK;
+        visit_range(pm, op, child, level - 1, va, start, end);
+        if (op->free_empty_tables && table_empty(k, child)) {
+            /* No invalidation of its own: the leaves removed from child
+             * queued theirs, and INVLPG or INVPCID drops the PCID's
+             * paging-structure caches with them. A table that never held a
+             * leaf was never cached. */
+            store(k, pm->pid, table, i, level, va, 0, PL_WHY_TABLE_FREE, NULL);
+            int rc = pl_frame_free(k->frames, child);
+            assert(rc == 0);
+            (void)rc;
+            pm->pt_pages--;
+            k->stats.pt_pages--;
+        }
+    }
+}
+
+static void run_range(struct pmap *pm, struct range_op *op, uint64_t start, uint64_t end)
+{
+    uint64_t top = pm->k->user_top;
+    if (end > top)
+        end = top;
+    if (start < end)
+        visit_range(pm, op, pm->root, pm->k->levels, 0, start, end);
+}
+
+static void remove_leaf(struct range_op *op, uint64_t table, unsigned index, uint64_t va, uint64_t entry)
+{
+    struct pmap *pm = op->fl->pm;
+    store(pm->k, pm->pid, table, index, 1, va, 0, op->why, op->fl);
+    struct pmap_page pg;
+    pmap_decode(entry, &pg);
+    flush_release(op->fl, pg.pa);
+    pm->resident--;
+}
+
+void pmap_remove(struct pmap *pm, uint64_t start, uint64_t end, unsigned why)
+{
+    struct flush fl = {.pm = pm};
+    struct range_op op = {.fl = &fl, .why = why, .leaf = remove_leaf, .free_empty_tables = true};
+    run_range(pm, &op, start, end);
+    flush_commit(&fl);
+}
+
+void pmap_destroy(struct pmap *pm)
+{
+    pmap_remove(pm, 0, pm->k->user_top, PL_WHY_EXIT);
+    assert(pm->pt_pages == 0 && pm->resident == 0);
+    int rc = pl_frame_free(pm->k->frames, pm->root);
+    assert(rc == 0);
+    (void)rc;
+    pm->k->stats.pt_pages--;
+    pm->root = 0;
+}
+
+static void protect_leaf(struct range_op *op, uint64_t table, unsigned index, uint64_t va, uint64_t entry)
+{
+    struct pmap *pm = op->fl->pm;
+    struct pmap_page pg;
+    pmap_decode(entry, &pg);
+    unsigned prot = op->prot;
+    if (!op->grant_write && !(pg.prot & PL_PROT_WRITE) && prot != PL_PROT_NONE)
+        prot = (prot & ~PL_PROT_WRITE) | PL_PROT_READ; /* readable until the write fault */
+    uint64_t new = user_leaf(pm->k, pg.pa, prot) | (entry & (PTE_A | PTE_D));
+    if (new != entry)
+        store(pm->k, pm->pid, table, index, 1, va, new, op->why, op->fl);
+}
+
+void pmap_protect(struct pmap *pm, uint64_t start, uint64_t end, unsigned prot, bool grant_write, unsigned why)
+{
+    struct flush fl = {.pm = pm};
+    struct range_op op = {.fl = &fl, .why = why, .leaf = protect_leaf, .prot = prot, .grant_write = grant_write};
+    run_range(pm, &op, start, end);
+    flush_commit(&fl);
+}
+
+/* The PT page holding va's leaf, created when create is set; 0 when absent. */
+static int leaf_table(struct pmap *pm, uint64_t va, bool create, uint64_t *table)
+{
+    struct pl_kernel *k = pm->k;
+    uint64_t t = pm->root;
+    for (int level = k->levels; level > 1; level--) {
+        unsigned i = pte_index(va, level);
+        uint64_t e = table_ptr(k, t)[i];
+        if (e & PTE_P) {
+            t = e & PTE_ADDR_MASK;
+            continue;
+        }
+        if (!create) {
+            *table = 0;
+            return 0;
+        }
+        uint64_t link_va = va & ~(entry_span(level) - 1);
+        int rc = ensure_table(k, pm->pid, t, i, level, link_va, TABLE_LINK, &t, &pm->pt_pages);
+        if (rc < 0)
+            return rc;
+        k->stats.pt_pages++;
+    }
+    *table = t;
+    return 0;
+}
+
+void pmap_lookup(const struct pmap *pm, uint64_t va, struct pmap_page *out)
+{
+    uint64_t table;
+    leaf_table((struct pmap *)pm, va, false, &table);
+    pmap_decode(table ? table_ptr(pm->k, table)[pte_index(va, 1)] : 0, out);
+}
+
+int pmap_enter(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned why)
+{
+    assert(va < pm->k->user_top && va % PL_FRAME_SIZE == 0 && pa % PL_FRAME_SIZE == 0);
+    uint64_t table;
+    int rc = leaf_table(pm, va, true, &table);
+    if (rc < 0)
+        return rc;
+    unsigned index = pte_index(va, 1);
+    struct pmap_page old;
+    pmap_decode(table_ptr(pm->k, table)[index], &old);
+    if (!old.mapped || old.pa != pa)
+        take_mapping(pm->k, pa);
+    struct flush fl = {.pm = pm};
+    store(pm->k, pm->pid, table, index, 1, va, user_leaf(pm->k, pa, prot), why, &fl);
+    if (!old.mapped)
+        pm->resident++;
+    else if (old.pa != pa)
+        flush_release(&fl, old.pa);
+    flush_commit(&fl);
+    return 0;
+}
+
+/* fork: the entries of src's table at level (mapping from base) within
+ * [start, end), into dst's table. */
+static int copy_range(struct pmap *dst, struct pmap *src, uint64_t dtable, uint64_t stable, int level, uint64_t base,
+                      uint64_t start, uint64_t end, bool shared, struct flush *fl)
+{
+    struct pl_kernel *k = src->k;
+    uint64_t span = entry_span(level);
+    unsigned first, last;
+    entries_in_range(level, base, start, end, &first, &last);
+    for (unsigned i = first; i <= last; i++) {
+        uint64_t e = table_ptr(k, stable)[i];
+        uint64_t va = base + i * span;
+        if (level > 1) {
+            if (!(e & PTE_P))
+                continue;
+            uint64_t dchild;
+            int rc = ensure_table(k, dst->pid, dtable, i, level, va, TABLE_LINK, &dchild, &dst->pt_pages);
+            if (rc < 0)
+                return rc;
+            rc = copy_range(dst, src, dchild, e & PTE_ADDR_MASK, level - 1, va, start, end, shared, fl);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        struct pmap_page pg;
+        pmap_decode(e, &pg);
+        if (!pg.mapped)
+            continue;
+        uint64_t child = e & ~PTE_A;
+        if (!shared && (e & PTE_RW)) {
+            store(k, src->pid, stable, i, 1, va, e & ~PTE_RW, PL_WHY_FORK_PROTECT, fl);
+            child &= ~PTE_RW;
+        }
+        take_mapping(k, pg.pa);
+        store(k, dst->pid, dtable, i, 1, va, child, PL_WHY_FORK_COPY, NULL);
+        dst->resident++;
+    }
+    return 0;
+}
+
+int pmap_fork_copy(struct pmap *dst, struct pmap *src, uint64_t start, uint64_t end, bool shared)
+{
+    uint64_t top = src->k->user_top;
+    if (end > top)
+        end = top;
+    if (start >= end)
+        return 0;
+    struct flush fl = {.pm = src};
+    uint64_t tables_before = dst->pt_pages;
+    int rc = copy_range(dst, src, dst->root, src->root, src->k->levels, 0, start, end, shared, &fl);
+    src->k->stats.pt_pages += dst->pt_pages - tables_before;
+    flush_commit(&fl);
+    return rc;
+}
+
+static void foreach_level(const struct pmap *pm, uint64_t table, int level, uint64_t base, pl_pte_visit_fn *leaf_fn,
+                          pmap_table_fn *table_fn, void *ctx)
+{
+    const uint64_t *t = table_ptr(pm->k, table);
+    if (!t)
+        return;
+    unsigned last = level == pm->k->levels ? 255 : 511;
+    for (unsigned i = 0; i <= last; i++) {
+        uint64_t e = t[i], va = base + i * entry_span(level);
+        if (level == 1) {
+            struct pmap_page pg;
+            pmap_decode(e, &pg);
+            if (pg.mapped && leaf_fn)
+                leaf_fn(ctx, va, 1, table + 8 * i, e);
+        } else if (e & PTE_P) {
+            if (table_fn)
+                table_fn(ctx, e & PTE_ADDR_MASK, level - 1);
+            foreach_level(pm, e & PTE_ADDR_MASK, level - 1, va, leaf_fn, table_fn, ctx);
+        }
+    }
+}
+
+void pmap_foreach(const struct pmap *pm, pl_pte_visit_fn *fn, void *ctx)
+{
+    foreach_level(pm, pm->root, pm->k->levels, 0, fn, NULL, ctx);
+}
+
+void pmap_foreach_table(const struct pmap *pm, pmap_table_fn *fn, void *ctx)
+{
+    foreach_level(pm, pm->root, pm->k->levels, 0, NULL, fn, ctx);
+}
