@@ -436,8 +436,11 @@ int pmap_enter(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigne
     pmap_decode(table_ptr(pm->k, table)[index], &old);
     if (!old.mapped || old.pa != pa)
         take_mapping(pm->k, pa);
+    /* The same frame keeps its accessed and dirty state: a change of
+     * rights alone (COW reuse) is then an upgrade that needs no flush. */
+    uint64_t keep = old.mapped && old.pa == pa ? table_ptr(pm->k, table)[index] & (PTE_A | PTE_D) : 0;
     struct flush fl = {.pm = pm};
-    store(pm->k, pm->pid, table, index, 1, va, user_leaf(pm->k, pa, prot), why, &fl);
+    store(pm->k, pm->pid, table, index, 1, va, user_leaf(pm->k, pa, prot) | keep, why, &fl);
     if (!old.mapped)
         pm->resident++;
     else if (old.pa != pa)
@@ -474,7 +477,9 @@ static int copy_range(struct pmap *dst, struct pmap *src, uint64_t dtable, uint6
         pmap_decode(e, &pg);
         if (!pg.mapped)
             continue;
-        uint64_t child = e & ~PTE_A;
+        /* The child has not used the page yet; a shared page's dirt is
+         * the parent's to report (Linux's copy_present_pte does the same). */
+        uint64_t child = e & ~(shared ? PTE_A | PTE_D : PTE_A);
         if (!shared && (e & PTE_RW)) {
             store(k, src->pid, stable, i, 1, va, e & ~PTE_RW, PL_WHY_FORK_PROTECT, fl);
             child &= ~PTE_RW;
