@@ -6,6 +6,7 @@ DEBIAN_PACKAGES := gcc make pkg-config meson ninja-build libcriterion-dev liblua
                    clang libclang-rt-14-dev
 FUZZ_SECONDS ?= 20
 EXAMPLES := $(wildcard examples/*.case)
+SCENARIOS := $(wildcard examples/*.lua)
 
 .PHONY: all deps build run test test-normal test-asan fuzz bench clean
 
@@ -39,9 +40,11 @@ build-fuzz/build.ninja: | deps
 build: deps build/build.ninja
 	ninja -C build
 
-# Until real-program traces exist, the main job explains the walk examples.
+# Until real-program traces exist, the main job explains the walk examples
+# and runs the kernel scenarios.
 run: build
 	@for f in $(EXAMPLES); do echo "== $$f"; ./build/ptelab walk --explain $$f || exit 1; done
+	@for f in $(SCENARIOS); do echo "== $$f"; ./build/ptelab run $$f || exit 1; done
 
 test: deps test-normal test-asan fuzz
 	@echo "all test suites: $$(( $$(cat build/.passed) + $$(cat build-asan/.passed) )) passed, 0 failed"

@@ -78,8 +78,13 @@ static int run_main(lua_State *L)
 
     lua_pushcfunction(L, r->verbose ? traceback_message : plain_message);
     int msgh = lua_gettop(L);
-    if (luaL_loadfile(L, r->path) != LUA_OK)
-        return lua_error(L); /* "FILE:LINE: ..." or "cannot open FILE" */
+    int rc = luaL_loadfile(L, r->path);
+    if (rc == LUA_ERRFILE) {
+        lua_pushfstring(L, "ptelab run: %s", lua_tostring(L, -1));
+        return lua_error(L);
+    }
+    if (rc != LUA_OK)
+        return lua_error(L); /* a syntax error: "FILE:LINE: message" */
     for (int i = 1; i < r->argc; i++)
         lua_pushstring(L, r->argv[i]);
     if (lua_pcall(L, r->argc - 1, 0, msgh) != LUA_OK)
@@ -131,7 +136,7 @@ int cmd_run(int argc, char **argv)
         status = CLI_FAILED;
     }
     lua_close(L);
-    if (fflush(stdout) != 0) {
+    if (fflush(stdout) != 0 || ferror(stdout)) {
         fputs("ptelab run: cannot write standard output\n", stderr);
         status = CLI_FAILED;
     }

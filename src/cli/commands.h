@@ -13,4 +13,8 @@ enum {
  * status. */
 int cmd_walk(int argc, char **argv);
 
+/* `ptelab run [-v] FILE|- [ARGS...]`: argv[0] is "run". Returns an exit
+ * status. */
+int cmd_run(int argc, char **argv);
+
 #endif

@@ -15,6 +15,7 @@ static const char usage[] =
     "commands:\n"
     "  walk [--explain] FILE|-   perform the accesses of a walk case and print\n"
     "                            what the MMU does (FILE '-': standard input)\n"
+    "  run [-v] FILE|- [ARGS...] run a Lua scenario script (docs/scripting.md)\n"
     "\n"
     "'ptelab COMMAND --help' describes a command; docs/cli.md has the reference.\n";
 
@@ -35,6 +36,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "walk") == 0)
         return cmd_walk(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
     if (cmd[0] == '-')
         fprintf(stderr, "ptelab: unknown option '%s'\n", cmd);
     else

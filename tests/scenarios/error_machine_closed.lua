@@ -1,0 +1,3 @@
+local m = ptelab.machine{ram = "4M"}
+m:close()
+m:spawn()

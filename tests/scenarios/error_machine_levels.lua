@@ -1,0 +1,5 @@
+-- Machine options are checked one by one.
+local m = ptelab.machine{
+  ram = "16M",
+  levels = 3,
+}

@@ -1,0 +1,1 @@
+ptelab.machine{ram = "5M"}

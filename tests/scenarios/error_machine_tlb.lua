@@ -1,0 +1,1 @@
+ptelab.machine{tlb = {l2 = {["4k"] = {entries = 24, ways = 4}}}}

@@ -1,0 +1,1 @@
+ptelab.machine{smap = "yes"}
