@@ -67,6 +67,10 @@ fuzz: build-fuzz/build.ninja
 	  [ -f "$$t" ] && [ -x "$$t" ] || continue; \
 	  name=$${t##*/fuzz_}; work=build-fuzz/corpus-$$name; \
 	  rm -rf $$work; mkdir -p $$work; cp fuzz/corpus/$$name/* $$work/; \
+	  case $$name in \
+	    walkcase) cp tests/cases/*.case examples/*.case $$work/ ;; \
+	    lua) cp tests/scenarios/*.lua $$work/ ;; \
+	  esac; \
 	  echo "fuzzing $$name for $(FUZZ_SECONDS) s"; \
 	  $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 	      -print_final_stats=1 $$work >build-fuzz/$$name.log 2>&1 \
