@@ -63,12 +63,21 @@ static void flush_add(struct flush *fl, uint64_t va)
         fl->va[fl->n++] = va;
 }
 
+static void flush_commit(struct flush *fl);
+static void drop_mapping(struct pl_kernel *k, uint64_t pa);
+
+/* Queues the release of a frame whose mapping was removed. */
 static void flush_release(struct flush *fl, uint64_t pa)
 {
     if (fl->nrelease == fl->release_cap) {
         size_t cap = fl->release_cap ? 2 * fl->release_cap : 64;
         uint64_t *r = realloc(fl->release, cap * sizeof *r);
-        assert(r && "host out of memory while unmapping");
+        if (!r) {
+            /* No room to defer: invalidate what is queued, then release. */
+            flush_commit(fl);
+            drop_mapping(fl->pm->k, pa);
+            return;
+        }
         fl->release = r;
         fl->release_cap = cap;
     }
