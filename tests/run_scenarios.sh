@@ -21,34 +21,20 @@
 # Prints what differs for each failing check, then "N passed, N failed";
 # exits 1 when one failed or there was none.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/compare_lib.sh"
 
 if [ $# -ne 2 ]; then
     echo "usage: $0 PTELAB SOURCE_ROOT" >&2
     exit 2
 fi
-ptelab=$1
+compare_start "$1"
 root=$2
-case $ptelab in
-    /*) ;;
-    *) ptelab=$PWD/$ptelab ;;
-esac
-if [ ! -x "$ptelab" ]; then
-    echo "$0: $ptelab is not an executable" >&2
-    exit 2
-fi
 
-tmp=$(mktemp -d) || exit 2
-trap 'rm -rf "$tmp"' EXIT
-
-passed=0
-failed=0
 shopt -s nullglob
 for dir in "$root/examples" "$root/tests/scenarios"; do
     cd "$dir" || exit 2
     for script in *.lua; do
         name=${script%.lua}
-        label=${dir#"$root"/}/$name
-        problems=()
         args=()
         if [ -f "$name.args" ]; then
             read -r -a args <"$name.args"
@@ -60,47 +46,14 @@ for dir in "$root/examples" "$root/tests/scenarios"; do
             cp "$tmp/out" "$name.expected"
         fi
 
-        want_status=0
-        if [ -f "$name.exit" ]; then
-            want_status=$(tr -d ' \t\r\n' <"$name.exit")
-        fi
-        if [ "$status" != "$want_status" ]; then
-            problems+=("exit status $status, expected $want_status")
-        fi
-
-        if [ -f "$name.expected" ]; then
-            if ! cmp -s "$tmp/out" "$name.expected"; then
-                problems+=("standard output differs from $name.expected:"
-                    "$(diff -u "$name.expected" "$tmp/out" | tail -n +3 | head -n 40)")
-            fi
-        elif [ -f "$name.exit" ]; then
-            if [ -s "$tmp/out" ]; then
-                problems+=("standard output should be empty:" "$(head -n 10 "$tmp/out")")
-            fi
-        else
-            problems+=("no $name.expected")
-        fi
-
-        if [ -f "$name.stderr" ]; then
-            want_err=$(cat "$name.stderr")
-            got_err=$(cat "$tmp/err")
-            if [[ "$got_err" != *"$want_err"* ]]; then
-                problems+=("standard error does not contain: $want_err" "standard error was: $got_err")
-            fi
-        elif [ ! -f "$name.exit" ] && [ -s "$tmp/err" ]; then
+        compare_with_files "$name" "$status"
+        if [ ! -f "$name.stderr" ] && [ ! -f "$name.exit" ] && [ -s "$tmp/err" ]; then
             problems+=("standard error should be empty:" "$(head -n 10 "$tmp/err")")
         fi
         if [ "$status" = 1 ] && [ "$(wc -l <"$tmp/err")" -gt 1 ]; then
             problems+=("a Lua error should be reported in one line:" "$(head -n 10 "$tmp/err")")
         fi
-
-        if [ ${#problems[@]} -eq 0 ]; then
-            passed=$((passed + 1))
-        else
-            failed=$((failed + 1))
-            echo "FAIL $label"
-            printf '  %s\n' "${problems[@]}"
-        fi
+        tally "${dir#"$root"/}/$name"
     done
 done
 
@@ -123,13 +76,7 @@ check() {
     elif ! grep -qF -- "$err_want" "$tmp/err"; then
         problems+=("standard error lacks: $err_want" "it was: $(head -n 5 "$tmp/err")")
     fi
-    if [ ${#problems[@]} -eq 0 ]; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL run-$name"
-        printf '  %s\n' "${problems[@]}"
-    fi
+    tally "run-$name"
 }
 
 check help 0 "usage: ptelab run [-v] FILE|- [ARGS...]" "" "" -- run --help
@@ -157,9 +104,4 @@ if [ -w /dev/full ]; then
     fi
 fi
 
-echo "$passed passed, $failed failed"
-if [ $((passed + failed)) -eq 0 ]; then
-    echo "no *.lua scenarios under $root" >&2
-    exit 1
-fi
-[ "$failed" -eq 0 ]
+compare_end "*.lua scenarios under $root"

@@ -3,90 +3,16 @@
  * shared-memory object, spurious faults from stale TLB entries, the signal
  * codes and #PF error codes, and what handlers may do (retry after a fix,
  * abandon, kill), the retry limit, and running out of frames. */
-#include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
 
+#include "os_fixture.h"
 #include "ptelab/cpu.h"
-#include "ptelab/kernel.h"
-#include "ptelab/machine.h"
-#include "ptelab/proc.h"
 #include "ptelab/tlb.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define HAVE_LSAN 1
-#else
-#define HAVE_LSAN 0
-#endif
-
-#define PG UINT64_C(4096)
-#define RW (PL_PROT_READ | PL_PROT_WRITE)
-#define RO PL_PROT_READ
-#define ANON (PL_MAP_PRIVATE | PL_MAP_ANONYMOUS)
-#define SHANON (PL_MAP_SHARED | PL_MAP_ANONYMOUS)
-#define X UINT64_C(0x200000000)
-
-/* Leaf entry bits, as x86 defines them. */
-#define E_P UINT64_C(1)
-#define E_RW UINT64_C(2)
-#define E_US UINT64_C(4)
-#define E_XD (UINT64_C(1) << 63)
-#define E_FRAME UINT64_C(0x000FFFFFFFFFF000)
-
-static struct pl_machine *m;
-static struct pl_kernel *k;
-
-static void boot(const struct pl_kernel_config *kc)
-{
-    struct pl_machine_config mc;
-    pl_machine_config_default(&mc);
-    mc.ram_size = UINT64_C(16) << 20;
-    cr_assert_eq(pl_machine_new(&mc, &m), 0);
-    cr_assert_eq(pl_kernel_new(m, kc, &k), 0);
-}
-
-static void setup(void) { boot(NULL); }
-
-static void assert_consistent(void)
-{
-    char msg[256];
-    int rc = pl_kernel_check(k, msg, sizeof msg);
-    cr_assert_eq(rc, 0, "kernel check: %s", msg);
-}
-
-static void teardown(void)
-{
-    assert_consistent();
-    pl_kernel_free(k);
-    pl_machine_free(m);
-#if HAVE_LSAN
-    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "host memory leaked: see the report above");
-#endif
-}
+static void setup(void) { boot(NULL, NULL); }
 
 TestSuite(fault, .init = setup, .fini = teardown);
-
-static struct pl_proc *spawn(void)
-{
-    struct pl_proc *p;
-    cr_assert_eq(pl_proc_spawn(k, &p), 0);
-    return p;
-}
-
-static void map_fixed(struct pl_proc *p, uint64_t addr, uint64_t len, unsigned prot, unsigned flags)
-{
-    uint64_t a;
-    cr_assert_eq(pl_sys_mmap(p, addr, len, prot, flags | PL_MAP_FIXED, NULL, 0, &a), 0);
-    cr_assert_eq(a, addr);
-}
-
-static uint64_t free_frames(void)
-{
-    struct pl_frame_stats st;
-    pl_frame_stats_read(pl_kernel_frames(k), &st);
-    return st.free_frames;
-}
 
 struct find_pte {
     uint64_t va;
@@ -640,7 +566,7 @@ Test(fault_config, retry_limit)
     pl_kernel_config_default(&kc);
     cr_assert_eq(kc.signal_retry_limit, 100);
     kc.signal_retry_limit = 5;
-    boot(&kc);
+    boot(NULL, &kc);
     struct pl_proc *p = spawn();
     map_fixed(p, X, PG, RO, ANON);
     struct handler h = {.action = PL_SIG_RETRY}; /* fixes nothing */

@@ -29,7 +29,6 @@
  * --filter 'kernel_property/<test>' for its machine); PTELAB_PROPERTY_SEQS
  * sets the sequences per machine; PTELAB_PROPERTY_TRACE prints every
  * operation; PTELAB_PROPERTY_STATS prints each sequence's kernel counters. */
-#include <criterion/criterion.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,6 +44,11 @@
 #include "ptelab/proc.h"
 #include "ptelab/tlb.h"
 
+/* Of the shared fixture only PG and the leak check: this program boots its
+ * own machines. */
+#define OS_FIXTURE_HOST_ONLY
+#include "os_fixture.h"
+
 /* PROT_WRITE alone once hung the kernel (test_syscall.c
  * mprotect_write_only_on_a_cow_page, test_fault.c
  * read_of_a_write_only_private_view); -DPROPERTY_WRITE_ONLY=0 leaves it out
@@ -53,14 +57,6 @@
 #define PROPERTY_WRITE_ONLY 1
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define HAVE_LSAN 1
-#else
-#define HAVE_LSAN 0
-#endif
-
-#define PG UINT64_C(4096)
 #define NWIN 5
 #define WPAGES 32
 #define NPAGES (NWIN * WPAGES)
@@ -1217,9 +1213,7 @@ static void run_machine(const struct machine_kind *mk, uint64_t salt, unsigned d
     uint64_t s = UINT64_C(0x5EED0000) ^ salt;
     for (unsigned i = 0; i < seqs; i++)
         run_sequence(mk, splitmix(&s));
-#if HAVE_LSAN
-    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "host memory leaked: see the report above");
-#endif
+    assert_no_host_leaks();
 }
 
 TestSuite(kernel_property, .timeout = 300);

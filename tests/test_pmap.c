@@ -4,80 +4,38 @@
  * them: removals, lowered rights, changed frames; not for new entries or
  * added rights), fork copies, and the history of every write with its
  * cause. */
-#include <criterion/criterion.h>
 #include <string.h>
 
 #include "hw/pte.h"
 #include "os/os.h"
 #include "os/pmap.h"
+#include "os_fixture.h"
 #include "ptelab/cpu.h"
 #include "ptelab/error.h"
-#include "ptelab/kernel.h"
-#include "ptelab/machine.h"
 #include "ptelab/physmem.h"
-#include "ptelab/proc.h"
 #include "ptelab/tlb.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define HAVE_LSAN 1
-#else
-#define HAVE_LSAN 0
-#endif
-
-#define PG UINT64_C(4096)
-#define RW (PL_PROT_READ | PL_PROT_WRITE)
-#define RO PL_PROT_READ
 #define RX (PL_PROT_READ | PL_PROT_EXEC)
 #define RWX (PL_PROT_READ | PL_PROT_WRITE | PL_PROT_EXEC)
-#define ANON (PL_MAP_PRIVATE | PL_MAP_ANONYMOUS)
-#define X UINT64_C(0x200000000)
 #define Y UINT64_C(0x7F0000000000)
 #define TWO_MB UINT64_C(0x200000)
 
-static struct pl_machine *m;
-static struct pl_kernel *k;
 static struct pl_frame_allocator *fa;
 
-static void boot(bool pcid, const struct pl_kernel_config *kc)
+/* boot() on a machine with PCIDs or without; fa is then the kernel's
+ * frame allocator. */
+static void boot_pcid(bool pcid, const struct pl_kernel_config *kc)
 {
-    struct pl_machine_config mc;
-    pl_machine_config_default(&mc);
-    mc.ram_size = UINT64_C(16) << 20;
+    struct pl_machine_config mc = os_machine_config();
     mc.pcid = pcid;
-    cr_assert_eq(pl_machine_new(&mc, &m), 0);
-    cr_assert_eq(pl_kernel_new(m, kc, &k), 0);
+    boot(&mc, kc);
     fa = pl_kernel_frames(k);
 }
 
-static void setup(void) { boot(true, NULL); }
-
-static void assert_consistent(void)
-{
-    char msg[256];
-    int rc = pl_kernel_check(k, msg, sizeof msg);
-    cr_assert_eq(rc, 0, "kernel check: %s", msg);
-}
-
-static void teardown(void)
-{
-    assert_consistent();
-    pl_kernel_free(k);
-    pl_machine_free(m);
-#if HAVE_LSAN
-    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "host memory leaked: see the report above");
-#endif
-}
+static void setup(void) { boot_pcid(true, NULL); }
 
 TestSuite(pmap, .init = setup, .fini = teardown);
 TestSuite(pmap_machine, .fini = teardown);
-
-static uint64_t free_frames(void)
-{
-    struct pl_frame_stats st;
-    pl_frame_stats_read(fa, &st);
-    return st.free_frames;
-}
 
 static uint64_t user_frame(void)
 {
@@ -129,8 +87,7 @@ static bool tlb_has(uint64_t va, uint16_t pcid)
 
 static struct pl_proc *spawn_mapped(uint64_t va, uint64_t len, unsigned prot)
 {
-    struct pl_proc *p;
-    cr_assert_eq(pl_proc_spawn(k, &p), 0);
+    struct pl_proc *p = spawn();
     uint64_t a;
     cr_assert_eq(pl_sys_mmap(p, va, len, prot, ANON | PL_MAP_FIXED, NULL, 0, &a), 0);
     return p;
@@ -466,7 +423,7 @@ Test(pmap, unloaded_address_space_with_pcids)
  * no invalidation is needed, and none is issued. */
 Test(pmap_machine, unloaded_address_space_without_pcids)
 {
-    boot(false, NULL);
+    boot_pcid(false, NULL);
     struct pl_proc *a = spawn_mapped(X, PG, RW);
     touch(a, X, PG);
     struct pl_proc *b = spawn_mapped(X, PG, RW);
@@ -747,7 +704,7 @@ Test(pmap_machine, history_limit_keeps_the_newest)
     struct pl_kernel_config kc;
     pl_kernel_config_default(&kc);
     kc.history_limit = 100;
-    boot(true, &kc);
+    boot_pcid(true, &kc);
     struct pl_proc *p = spawn_mapped(X, 64 * PG, RW);
     touch(p, X, 64 * PG);
     size_t n;
@@ -765,7 +722,7 @@ Test(pmap_machine, history_off_records_nothing)
     struct pl_kernel_config kc;
     pl_kernel_config_default(&kc);
     kc.history = false;
-    boot(true, &kc);
+    boot_pcid(true, &kc);
     struct pl_proc *p = spawn_mapped(X, 4 * PG, RW);
     touch(p, X, 4 * PG);
     size_t n = 99;

@@ -2,87 +2,36 @@
  * shared with their own rights; exit and failed forks returning every
  * frame; address-space switches with and without PCIDs (and PCID reuse);
  * 5-level machines. */
-#include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "os_fixture.h"
 #include "ptelab/cpu.h"
-#include "ptelab/kernel.h"
-#include "ptelab/machine.h"
-#include "ptelab/proc.h"
 #include "ptelab/tlb.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define HAVE_LSAN 1
-#else
-#define HAVE_LSAN 0
-#endif
-
-#define PG UINT64_C(4096)
-#define RW (PL_PROT_READ | PL_PROT_WRITE)
-#define RO PL_PROT_READ
-#define ANON (PL_MAP_PRIVATE | PL_MAP_ANONYMOUS)
-#define SHANON (PL_MAP_SHARED | PL_MAP_ANONYMOUS)
-#define X UINT64_C(0x200000000)
 #define HIGH UINT64_C(0x7F0000000000)
 #define PML4_EDGE UINT64_C(0x8000000000) /* the second PML4 slot */
 
-#define E_P UINT64_C(1)
-#define E_RW UINT64_C(2)
-#define E_A UINT64_C(0x20)
-#define E_FRAME UINT64_C(0x000FFFFFFFFFF000)
-
-static struct pl_machine *m;
-static struct pl_kernel *k;
-
+/* boot() on a machine with levels-level paging, PCIDs or not and ram bytes
+ * of RAM, under a kernel that keeps its write history or not. */
 static void boot_with(unsigned levels, bool pcid, uint64_t ram, bool history)
 {
-    struct pl_machine_config mc;
-    pl_machine_config_default(&mc);
+    struct pl_machine_config mc = os_machine_config();
     mc.ram_size = ram;
     mc.levels = levels;
     mc.pcid = pcid;
-    cr_assert_eq(pl_machine_new(&mc, &m), 0);
     struct pl_kernel_config kc;
     pl_kernel_config_default(&kc);
     kc.history = history;
-    cr_assert_eq(pl_kernel_new(m, &kc, &k), 0);
+    boot(&mc, &kc);
 }
 
 static void setup(void) { boot_with(4, true, UINT64_C(16) << 20, true); }
 
-static void assert_consistent(void)
-{
-    char msg[256];
-    int rc = pl_kernel_check(k, msg, sizeof msg);
-    cr_assert_eq(rc, 0, "kernel check: %s", msg);
-}
-
-static void teardown(void)
-{
-    if (!k)
-        return;
-    assert_consistent();
-    pl_kernel_free(k);
-    pl_machine_free(m);
-    k = NULL;
-#if HAVE_LSAN
-    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "host memory leaked: see the report above");
-#endif
-}
-
 TestSuite(proc, .init = setup, .fini = teardown);
 /* Tests that boot their own machine. */
 TestSuite(proc_machine, .fini = teardown);
-
-static struct pl_proc *spawn(void)
-{
-    struct pl_proc *p;
-    cr_assert_eq(pl_proc_spawn(k, &p), 0);
-    return p;
-}
 
 static struct pl_proc *fork_ok(struct pl_proc *parent)
 {
@@ -90,22 +39,6 @@ static struct pl_proc *fork_ok(struct pl_proc *parent)
     cr_assert_eq(pl_proc_fork(parent, &c), 0);
     return c;
 }
-
-static void map_fixed(struct pl_proc *p, uint64_t addr, uint64_t len, unsigned prot, unsigned flags)
-{
-    uint64_t a;
-    cr_assert_eq(pl_sys_mmap(p, addr, len, prot, flags | PL_MAP_FIXED, NULL, 0, &a), 0);
-    cr_assert_eq(a, addr);
-}
-
-static struct pl_frame_stats frame_stats(void)
-{
-    struct pl_frame_stats st;
-    pl_frame_stats_read(pl_kernel_frames(k), &st);
-    return st;
-}
-
-static uint64_t free_frames(void) { return frame_stats().free_frames; }
 
 static uint64_t frames_in_use(void)
 {

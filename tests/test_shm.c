@@ -3,92 +3,23 @@
  * in B, and B's write is a protection fault), offsets, sizes, and the
  * object's lifetime: it lives while its creator holds it or any region maps
  * part of it, and then its frames are freed. */
-#include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
 
 #include "os/os.h" /* struct pl_kernel's shm_list: which objects are alive */
-#include "ptelab/kernel.h"
-#include "ptelab/machine.h"
-#include "ptelab/proc.h"
+#include "os_fixture.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define HAVE_LSAN 1
-#else
-#define HAVE_LSAN 0
-#endif
-
-#define PG UINT64_C(4096)
-#define RW (PL_PROT_READ | PL_PROT_WRITE)
-#define RO PL_PROT_READ
-#define X UINT64_C(0x200000000)
 #define Y UINT64_C(0x300000000)
 
-#define E_P UINT64_C(1)
-#define E_RW UINT64_C(2)
-#define E_US UINT64_C(4)
-#define E_FRAME UINT64_C(0x000FFFFFFFFFF000)
-
-static struct pl_machine *m;
-static struct pl_kernel *k;
-
-static void assert_consistent(void)
-{
-    char msg[256];
-    int rc = pl_kernel_check(k, msg, sizeof msg);
-    cr_assert_eq(rc, 0, "kernel check: %s", msg);
-}
-
-static void setup(void)
-{
-    struct pl_machine_config mc;
-    pl_machine_config_default(&mc);
-    mc.ram_size = UINT64_C(16) << 20;
-    cr_assert_eq(pl_machine_new(&mc, &m), 0);
-    cr_assert_eq(pl_kernel_new(m, NULL, &k), 0);
-}
-
-static void teardown(void)
-{
-    assert_consistent();
-    pl_kernel_free(k);
-    pl_machine_free(m);
-#if HAVE_LSAN
-    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "host memory leaked: see the report above");
-#endif
-}
+static void setup(void) { boot(NULL, NULL); }
 
 TestSuite(shm, .init = setup, .fini = teardown);
-
-static struct pl_proc *spawn(void)
-{
-    struct pl_proc *p;
-    cr_assert_eq(pl_proc_spawn(k, &p), 0);
-    return p;
-}
 
 static struct pl_shm *create(uint64_t size)
 {
     struct pl_shm *s;
     cr_assert_eq(pl_shm_create(k, size, &s), 0);
     return s;
-}
-
-static void map_obj(struct pl_proc *p, uint64_t va, uint64_t len, unsigned prot, unsigned kind, struct pl_shm *s,
-                    uint64_t off)
-{
-    uint64_t a;
-    int rc = pl_sys_mmap(p, va, len, prot, kind | PL_MAP_FIXED, s, off, &a);
-    cr_assert_eq(rc, 0, "mmap: %d", rc);
-    cr_assert_eq(a, va);
-}
-
-static uint64_t free_frames(void)
-{
-    struct pl_frame_stats st;
-    pl_frame_stats_read(pl_kernel_frames(k), &st);
-    return st.free_frames;
 }
 
 static unsigned live_objects(void)
@@ -413,7 +344,5 @@ Test(shm_alone, kernel_free_frees_held_objects)
     cr_assert_eq(live_objects(), 1);
     pl_kernel_free(k);
     pl_machine_free(m);
-#if HAVE_LSAN
-    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "leaks: see the report above");
-#endif
+    assert_no_host_leaks();
 }

@@ -2,56 +2,17 @@
  * every bad argument as proc.h documents it, placement (no hint, hints,
  * MAP_FIXED and what it replaces), region splitting, and "nothing changes"
  * on a refused mprotect. The invariant checker runs after every test. */
-#include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
 
-#include "ptelab/kernel.h"
-#include "ptelab/machine.h"
-#include "ptelab/proc.h"
+#include "os_fixture.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define HAVE_LSAN 1
-#else
-#define HAVE_LSAN 0
-#endif
-
-#define PG UINT64_C(4096)
-#define RW (PL_PROT_READ | PL_PROT_WRITE)
-#define RO PL_PROT_READ
-#define ANON (PL_MAP_PRIVATE | PL_MAP_ANONYMOUS)
-#define X UINT64_C(0x200000000) /* a free, fixed place for tests */
-
-static struct pl_machine *m;
-static struct pl_kernel *k;
 static struct pl_proc *p;
-
-static void assert_consistent(void)
-{
-    char msg[256];
-    int rc = pl_kernel_check(k, msg, sizeof msg);
-    cr_assert_eq(rc, 0, "kernel check: %s", msg);
-}
 
 static void setup(void)
 {
-    struct pl_machine_config mc;
-    pl_machine_config_default(&mc);
-    mc.ram_size = UINT64_C(16) << 20;
-    cr_assert_eq(pl_machine_new(&mc, &m), 0);
-    cr_assert_eq(pl_kernel_new(m, NULL, &k), 0);
-    cr_assert_eq(pl_proc_spawn(k, &p), 0);
-}
-
-static void teardown(void)
-{
-    assert_consistent();
-    pl_kernel_free(k);
-    pl_machine_free(m);
-#if HAVE_LSAN
-    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "host memory leaked: see the report above");
-#endif
+    boot(NULL, NULL);
+    p = spawn();
 }
 
 TestSuite(syscall, .init = setup, .fini = teardown);
@@ -70,13 +31,6 @@ static int map_err(uint64_t addr, uint64_t len, unsigned prot, unsigned flags, s
     int rc = pl_sys_mmap(p, addr, len, prot, flags, shm, off, &a);
     cr_assert_eq(a, 0x1234, "a refused mmap must not store an address");
     return rc;
-}
-
-static uint64_t free_frames(void)
-{
-    struct pl_frame_stats st;
-    pl_frame_stats_read(pl_kernel_frames(k), &st);
-    return st.free_frames;
 }
 
 /* Every present-or-PROT_NONE leaf of p, in order. */
