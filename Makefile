@@ -86,6 +86,7 @@ bench: build-bench/build.ninja
 	ninja -C build-bench
 	./build-bench/bench/mmu
 	./build-bench/bench/os
+	./build-bench/bench/sandbox
 
 clean:
 	rm -rf build build-asan build-fuzz build-bench

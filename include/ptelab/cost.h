@@ -26,6 +26,8 @@ struct pl_cost_model {
     uint32_t invpcid_context; /* 1000: INVPCID types 1, 2 and 3 (type 2 ~ 376 ns measured on Skylake) */
     uint32_t cr3_write;       /* 200: MOV to CR3, the refills it causes not included */
     uint32_t cr_write;        /* 600: MOV to CR0 or CR4, WRMSR to EFER or IA32_PAT (serialising) */
+    uint32_t wrpkru;          /* 24: WRPKRU, unprivileged, no flush (~20-30 measured on Skylake-SP, docs/pkeys.md) */
+    uint32_t rdpkru;          /* 1: RDPKRU, a register read */
 
     /* Kernel work (os/). */
     uint32_t syscall;       /* 150: system-call entry and exit, the work itself not included */
@@ -33,8 +35,15 @@ struct pl_cost_model {
     uint32_t page_zero;     /* 250: clearing a 4 KiB frame (~64 B/cycle with wide stores) */
     uint32_t page_copy;     /* 500: copying a 4 KiB frame (copy on write) */
 
+    /* Memory system (cache.h): data accesses after translation. */
+    uint32_t cache_hit;     /* 4: an L1D hit (load-to-use latency on Skylake) */
+    uint32_t mem_access;    /* 200: one RAM transfer: a line fill, a write-back, an uncached access (~60 ns) */
+    uint32_t device_access; /* 1000: one MMIO transfer across the I/O fabric (a PCIe read ~0.3-1 us) */
+    uint32_t cache_flush;   /* 100: CLFLUSH of one line, its write-back not included */
+    uint32_t fence;         /* 30: SFENCE (drains the write-combining buffers, their writes not included) */
+
     /* Room for the costs of later modules, added here when they arrive:
-     * IPI delivery, disk I/O, cache-line flush, fence. */
+     * IPI delivery, disk I/O. */
 };
 
 /* The defaults documented above, as an initialiser. */
@@ -42,7 +51,9 @@ struct pl_cost_model {
     {                                                                                               \
         .tlb_l1_hit = 1, .tlb_l2_hit = 9, .psc_hit = 1, .walk_ref = 12, .fault = 500, .invlpg = 200, \
         .invpcid_addr = 200, .invpcid_context = 1000, .cr3_write = 200, .cr_write = 600,            \
+        .wrpkru = 24, .rdpkru = 1,                                                                  \
         .syscall = 150, .fault_handler = 800, .page_zero = 250, .page_copy = 500,                   \
+        .cache_hit = 4, .mem_access = 200, .device_access = 1000, .cache_flush = 100, .fence = 30,   \
     }
 
 /* Returns the default cost model. */

@@ -101,6 +101,21 @@ void pl_cpu_free(struct pl_cpu *cpu);
  * event. */
 bool pl_cpu_access(struct pl_cpu *cpu, uint64_t va, unsigned kind, uint64_t *pa, struct pl_fault *fault);
 
+/* What a translation gives the data path: the physical address and the
+ * memory type (enum pl_memtype) the PAT entry selected by the leaf's
+ * PAT/PCD/PWT bits names, as cached in the TLB entry. With CR0.PG = 0: WB,
+ * or UC with CR0.CD = 1. MTRRs are not modelled (all of memory is WB to
+ * them), so the PAT type is the effective type. */
+struct pl_translation {
+    uint64_t pa;
+    uint8_t memtype;
+};
+
+/* pl_cpu_access that also returns the memory type: the same path, counters
+ * and faults; on success fills *t and returns true. */
+bool pl_cpu_translate(struct pl_cpu *cpu, uint64_t va, unsigned kind, struct pl_translation *t,
+                      struct pl_fault *fault);
+
 /* MOV to CR0. PL_EINVAL (#GP) for: CPL > 0, bits 63:32 set, PG without PE,
  * NW without CD, clearing PG while CR4.PCIDE = 1, setting PG without LME
  * and PAE. A change of PG flushes everything and sets EFER.LMA = LME & PG. */
@@ -129,8 +144,13 @@ int pl_cpu_write_efer(struct pl_cpu *cpu, uint64_t value);
  * to software). */
 int pl_cpu_write_pat(struct pl_cpu *cpu, uint64_t value);
 
-/* WRPKRU. PL_EINVAL (#UD) when CR4.PKE = 0. Allowed at any CPL. */
+/* WRPKRU. PL_EINVAL (#UD) when CR4.PKE = 0. Allowed at any CPL; charged
+ * cost.wrpkru; invalidates nothing (PKRU is checked on every access, TLB
+ * hits included). */
 int pl_cpu_write_pkru(struct pl_cpu *cpu, uint32_t value);
+/* RDPKRU into *value. PL_EINVAL (#UD) when CR4.PKE = 0. Any CPL; charged
+ * cost.rdpkru. */
+int pl_cpu_read_pkru(struct pl_cpu *cpu, uint32_t *value);
 
 /* The mode of later accesses: CPL 0..3 (else PL_EINVAL), RFLAGS.AC. */
 int pl_cpu_set_cpl(struct pl_cpu *cpu, unsigned cpl);

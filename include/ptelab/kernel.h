@@ -9,6 +9,8 @@
  *   0x0000000000000000 - 0x00007FFFFFFFFFFF  user half, one per process
  *   0xFFFF800000000000 - 0xFFFFFFFFFFFFFFFF  kernel half, shared by all
  *   0xFFFF888000000000 + pa                  direct map of RAM (RW, NX, G)
+ *   0xFFFFC90000000000 ...                   ioremap area (io.h; 5-level:
+ *                                            0xFFA0000000000000)
  *
  * Physical memory: the first 1 MiB is reserved (firmware and the kernel
  * image); frames above it are the allocator's. The kernel's own page tables
@@ -30,6 +32,10 @@
 #define PL_USER_TOP_5 UINT64_C(0x0100000000000000)
 #define PL_DIRECT_MAP_4 UINT64_C(0xFFFF888000000000)
 #define PL_DIRECT_MAP_5 UINT64_C(0xFF11000000000000)
+/* The PAT the kernel loads at boot, Linux's: PA0..PA7 = WB, WC, UC-, UC,
+ * WB, WP, UC-, WT. Indexes 0..3 (PAT bit clear) keep their power-on types
+ * but WT -> WC in PA1, so every type has an entry; see docs/memory-types.md. */
+#define PL_KERNEL_PAT UINT64_C(0x0407050600070106)
 #define PL_MMAP_FLOOR UINT64_C(0x0000000000010000) /* lowest mmap address (Linux's mmap_min_addr) */
 #define PL_MMAP_BASE UINT64_C(0x0000100000000000)  /* where mmap without a hint starts looking */
 
@@ -48,7 +54,9 @@
     X(PL_WHY_FORK_PROTECT, "fork-protect") /* parent made read-only */   \
     X(PL_WHY_FORK_COPY, "fork-copy")       /* child's copy of an entry */\
     X(PL_WHY_EXIT, "exit")                                               \
-    X(PL_WHY_EXEC, "exec")
+    X(PL_WHY_EXEC, "exec")                                               \
+    X(PL_WHY_IOREMAP, "ioremap")           /* kernel map of a device */  \
+    X(PL_WHY_IOUNMAP, "iounmap")
 
 enum pl_why {
 #define PL_WHY_ENUM(name, text) name,
@@ -125,7 +133,9 @@ struct pl_proc *pl_kernel_proc(const struct pl_kernel *k, int pid);
 struct pl_proc *pl_kernel_next_proc(const struct pl_kernel *k, const struct pl_proc *after);
 
 /* The invariant checker: frame reference and map counts match the page
- * tables; no private frame is writable in two address spaces; no frame is
+ * tables; every mapped leaf carries its region's protection key, and key 0
+ * is allocated in every process; no private frame is writable in two
+ * address spaces; no frame is
  * both free and mapped; page-table pages are accounted; the kernel half of
  * every process is the kernel's; the frame allocator and every region set are
  * consistent. Returns 0, or PL_EINVAL with the first problem in msg. */

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ptelab/cache.h"
 #include "ptelab/cost.h"
 #include "ptelab/cpu.h"
 #include "ptelab/tlb.h"
@@ -21,20 +22,24 @@ struct pl_machine_config {
     bool pcid;           /* CPUs run with CR4.PCIDE = 1 */
     bool pge;            /* CPUs run with CR4.PGE = 1 (global pages) */
     bool smep, smap;     /* CR4.SMEP / CR4.SMAP */
+    bool pke;            /* CR4.PKE: protection keys for user pages */
     uint8_t ad_policy;   /* enum pl_ad_policy */
     struct pl_tlb_config tlb;
+    struct pl_cache_config cache; /* the data cache in front of RAM and devices */
     struct pl_cost_model cost;
     uint64_t seed;
 };
 
 struct pl_machine {
     struct pl_machine_config config;
-    struct pl_physmem *mem;
+    struct pl_physmem *mem; /* RAM frames; the walker reads page tables here */
+    struct pl_bus *bus;     /* the physical memory map: RAM and device ranges (bus.h) */
+    struct pl_cache *cache; /* loads and stores by memory type (cache.h) */
     unsigned ncpus;
     struct pl_cpu *cpu[PL_MACHINE_MAX_CPUS];
 };
 
-/* 256 MiB, one CPU, 4-level paging, M = 46, PCID, PGE, SMEP and SMAP on,
+/* 256 MiB, one CPU, 4-level paging, M = 46, PCID, PGE, SMEP, SMAP and PKE on,
  * default TLBs and costs, seed 1. */
 void pl_machine_config_default(struct pl_machine_config *cfg);
 

@@ -103,7 +103,10 @@ int pl_sys_mprotect(struct pl_proc *p, uint64_t addr, uint64_t len, unsigned pro
 /* Loads and stores of the process, at CPL 3 through the CPU, faults handled
  * as the kernel does. Return 0; -EFAULT when a fault ended in a signal whose
  * handler abandoned the access or that killed the process (see state);
- * -ESRCH when the process is not running. On -EFAULT the bytes before the
+ * -ESRCH when the process is not running; -EINVAL when a device page refuses
+ * the width of a piece (docs/memory-types.md: the bytes go through the memory
+ * system by the page's memory type, in aligned pieces of up to 8 bytes).
+ * On -EFAULT the bytes before the
  * faulting page were transferred. */
 int pl_proc_read(struct pl_proc *p, uint64_t va, void *buf, size_t len);
 int pl_proc_write(struct pl_proc *p, uint64_t va, const void *buf, size_t len);

@@ -32,6 +32,7 @@ struct pl_cpu {
     uint8_t la_unused; /* bits above the linear address: 16, or 7 with LA57 */
     bool paging;
     bool pge;
+    uint8_t memtype; /* of the last translation the slow paths completed */
 };
 
 /* CR4 bits with no effect on paging: accepted and stored. */
@@ -193,6 +194,7 @@ static bool walk(struct pl_cpu *cpu, struct pl_walk_in *in, bool missed, uint64_
     pl_tlb_fill(cpu->tlb, in->la, cpu->pcid, fetch, &e);
     pl_tlb_psc_fill(cpu->tlb, in->la, cpu->pcid, in, &out);
     *pa = out.pa;
+    cpu->memtype = out.memtype;
     return true;
 }
 
@@ -206,7 +208,9 @@ RARE_PATH static bool access_unusual(struct pl_cpu *cpu, uint64_t va, unsigned k
         return deliver_gp(cpu, va, 0, fault);
     cpu->stats.accesses[base]++;
     if (!cpu->paging) {
+        /* Without paging the PAT is not consulted: WB unless CR0.CD. */
         *pa = (uint32_t)va;
+        cpu->memtype = (cpu->regs.cr0 & PL_CR0_CD) ? PL_MT_UC : PL_MT_WB;
         return true;
     }
     return deliver_gp(cpu, va, PL_CAUSE_NONCANONICAL, fault);
@@ -241,6 +245,7 @@ SLOW_PATH static bool hit_checks(struct pl_cpu *cpu, uint64_t va, unsigned kind,
         return walk(cpu, &in, false, pa, fault);
     }
     *pa = e->frame | (va & (PTE_BIT(e->page_shift) - 1));
+    cpu->memtype = e->memtype;
     return true;
 }
 
@@ -257,25 +262,53 @@ SLOW_PATH static bool access_other(struct pl_cpu *cpu, uint64_t va, unsigned kin
     return walk(cpu, &in, true, pa, fault);
 }
 
-bool pl_cpu_access(struct pl_cpu *cpu, uint64_t va, unsigned kind, uint64_t *pa, struct pl_fault *fault)
+/* The access path of pl_cpu_access (mt NULL) and pl_cpu_translate, inlined
+ * into both: with mt NULL the memory type costs nothing; otherwise one
+ * shift of the slot's data word already loaded, or on the slow paths a read
+ * of what they left in cpu->memtype. */
+static inline __attribute__((always_inline)) bool access(struct pl_cpu *cpu, uint64_t va, unsigned kind,
+                                                         uint64_t *pa, uint8_t *mt, struct pl_fault *fault)
 {
     unsigned base = kind & PL_KIND_MASK;
-    if (kind > (PL_IMPLICIT | PL_KIND_MASK) || base > PL_FETCH || !cpu->paging || !canonical(cpu, va))
-        return access_unusual(cpu, va, kind, pa, fault);
+    bool ok;
+    if (kind > (PL_IMPLICIT | PL_KIND_MASK) || base > PL_FETCH || !cpu->paging || !canonical(cpu, va)) {
+        ok = access_unusual(cpu, va, kind, pa, fault);
+        goto slow;
+    }
     cpu->stats.accesses[base]++;
     const struct pl_tlb_slot *slot = pl_tlb_lookup_l1_4k(cpu->tlb, va, cpu->pcid, base == PL_FETCH);
-    if (!slot)
-        return access_other(cpu, va, kind, pa, fault);
+    if (!slot) {
+        ok = access_other(cpu, va, kind, pa, fault);
+        goto slow;
+    }
     cpu->stats.cycles += cpu->cost.tlb_l1_hit;
     uint64_t data = slot->data;
     bool clean_write = base == PL_WRITE && !(data & PL_TLB_DATA_DIRTY);
     if (clean_write || must_check(cpu, kind, data & PL_TLB_DATA_RIGHTS)) {
         struct pl_tlb_entry e;
         pl_tlb_probe(cpu->tlb, base == PL_FETCH ? PL_TLB_L1I : PL_TLB_L1D, va, cpu->pcid, &e);
-        return hit_checks(cpu, va, kind, &e, pa, fault);
+        ok = hit_checks(cpu, va, kind, &e, pa, fault);
+        goto slow;
     }
     *pa = (data & ~(uint64_t)PL_TLB_DATA_LOW) | (va & 0xFFF);
+    if (mt)
+        *mt = (uint8_t)((data >> PL_TLB_DATA_MEMTYPE_SHIFT) & 7);
     return true;
+slow:
+    if (mt && ok)
+        *mt = cpu->memtype;
+    return ok;
+}
+
+bool pl_cpu_access(struct pl_cpu *cpu, uint64_t va, unsigned kind, uint64_t *pa, struct pl_fault *fault)
+{
+    return access(cpu, va, kind, pa, NULL, fault);
+}
+
+bool pl_cpu_translate(struct pl_cpu *cpu, uint64_t va, unsigned kind, struct pl_translation *t,
+                      struct pl_fault *fault)
+{
+    return access(cpu, va, kind, &t->pa, &t->memtype, fault);
 }
 
 static uint64_t cr3_reserved(const struct pl_cpu *cpu) { return ~(UINT64_C(0)) << cpu->regs.maxphyaddr; }
@@ -382,6 +415,16 @@ int pl_cpu_write_pkru(struct pl_cpu *cpu, uint32_t value)
         return PL_EINVAL;
     cpu->regs.pkru = value;
     cpu->mmu.pkru = value;
+    cpu->stats.cycles += cpu->cost.wrpkru;
+    return 0;
+}
+
+int pl_cpu_read_pkru(struct pl_cpu *cpu, uint32_t *value)
+{
+    if (!(cpu->regs.cr4 & PL_CR4_PKE))
+        return PL_EINVAL;
+    *value = cpu->regs.pkru;
+    cpu->stats.cycles += cpu->cost.rdpkru;
     return 0;
 }
 

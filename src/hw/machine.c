@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include "ptelab/bus.h"
 #include "ptelab/error.h"
 #include "ptelab/physmem.h"
 
@@ -16,11 +17,13 @@ void pl_machine_config_default(struct pl_machine_config *cfg)
         .pge = true,
         .smep = true,
         .smap = true,
+        .pke = true,
         .ad_policy = PL_AD_NONE_ON_FAULT,
         .cost = PL_COST_MODEL_DEFAULT,
         .seed = 1,
     };
     pl_tlb_config_default(&cfg->tlb);
+    pl_cache_config_default(&cfg->cache);
 }
 
 static int config_check(const struct pl_machine_config *c)
@@ -33,6 +36,8 @@ static int config_check(const struct pl_machine_config *c)
         c->ram_size > (UINT64_C(1) << c->maxphyaddr))
         return PL_EINVAL;
     if (c->ad_policy > PL_AD_UPPER_ON_FAULT)
+        return PL_EINVAL;
+    if (pl_cache_config_check(&c->cache) < 0)
         return PL_EINVAL;
     return pl_tlb_config_check(&c->tlb);
 }
@@ -54,7 +59,7 @@ static int cpu_configure(struct pl_cpu *cpu, const struct pl_machine_config *c)
             rc = pl_cpu_write_cr0(cpu, r->cr0 | PL_CR0_PG);
     }
     uint64_t cr4 = r->cr4 | (c->pge ? PL_CR4_PGE : 0) | (c->pcid ? PL_CR4_PCIDE : 0) | (c->smep ? PL_CR4_SMEP : 0) |
-                   (c->smap ? PL_CR4_SMAP : 0);
+                   (c->smap ? PL_CR4_SMAP : 0) | (c->pke ? PL_CR4_PKE : 0);
     if (!rc)
         rc = pl_cpu_write_cr4(cpu, cr4);
     if (!rc)
@@ -72,7 +77,9 @@ int pl_machine_new(const struct pl_machine_config *cfg, struct pl_machine **out)
         return PL_ENOMEM;
     m->config = *cfg;
     m->mem = pl_physmem_new();
-    if (!m->mem) {
+    m->bus = m->mem ? pl_bus_new(m->mem, cfg->ram_size) : NULL;
+    m->cache = m->bus ? pl_cache_new(&cfg->cache, m->bus, &cfg->cost) : NULL;
+    if (!m->cache) {
         pl_machine_free(m);
         return PL_ENOMEM;
     }
@@ -98,6 +105,8 @@ void pl_machine_free(struct pl_machine *m)
         return;
     for (unsigned i = 0; i < m->ncpus; i++)
         pl_cpu_free(m->cpu[i]);
+    pl_cache_free(m->cache);
+    pl_bus_free(m->bus);
     pl_physmem_free(m->mem);
     free(m);
 }

@@ -57,9 +57,9 @@ static int new_private_page(struct pl_proc *p, uint64_t from, uint64_t *pa)
 
 /* Maps a frame we hold a reference to, then drops that reference: the
  * mapping keeps its own. */
-static int map_and_release(struct pl_proc *p, uint64_t va, uint64_t pa, unsigned prot, unsigned why)
+static int map_and_release(struct pl_proc *p, uint64_t va, uint64_t pa, unsigned prot, unsigned pkey, unsigned why)
 {
-    int rc = pmap_enter(&p->pmap, va, pa, prot, why);
+    int rc = pmap_enter_key(&p->pmap, va, pa, prot, pkey, why);
     pl_frame_put(p->k->frames, pa);
     return rc;
 }
@@ -74,14 +74,15 @@ static int populate(struct pl_proc *p, const struct pl_vma *v, uint64_t va, unsi
         if ((rc = new_private_page(p, 0, &pa)) < 0)
             return rc;
         count(&k->stats.zero_fill, &p->stats.zero_fill);
-        return map_and_release(p, va, pa, v->prot, PL_WHY_ZERO_FILL);
+        return map_and_release(p, va, pa, v->prot, v->pkey, PL_WHY_ZERO_FILL);
     }
     uint64_t obj_pa;
     if ((rc = shm_page(v->object, v->offset + (va - v->start) / PAGE, &obj_pa)) < 0)
         return rc;
     if (v->flags & PL_MAP_SHARED) {
         count(&k->stats.shared_page, &p->stats.shared_page);
-        return pmap_enter(&p->pmap, va, obj_pa, v->prot, PL_WHY_SHARED_PAGE);
+        return pmap_enter_memtype(&p->pmap, va, obj_pa, v->prot, v->pkey, ((struct pl_shm *)v->object)->memtype,
+                                  PL_WHY_SHARED_PAGE);
     }
     /* A private view of an object: read the object's page until the first
      * write, which takes a copy. */
@@ -89,10 +90,11 @@ static int populate(struct pl_proc *p, const struct pl_vma *v, uint64_t va, unsi
         if ((rc = new_private_page(p, obj_pa, &pa)) < 0)
             return rc;
         count(&k->stats.cow_copy, &p->stats.cow_copy);
-        return map_and_release(p, va, pa, v->prot, PL_WHY_COW_COPY);
+        return map_and_release(p, va, pa, v->prot, v->pkey, PL_WHY_COW_COPY);
     }
     count(&k->stats.shared_page, &p->stats.shared_page);
-    return pmap_enter(&p->pmap, va, obj_pa, (v->prot & ~PL_PROT_WRITE) | PL_PROT_READ, PL_WHY_SHARED_PAGE);
+    return pmap_enter_key(&p->pmap, va, obj_pa, (v->prot & ~PL_PROT_WRITE) | PL_PROT_READ, v->pkey,
+                          PL_WHY_SHARED_PAGE);
 }
 
 /* A write to a present, read-only page of a writable private region: copy
@@ -103,14 +105,14 @@ static int break_cow(struct pl_proc *p, const struct pl_vma *v, uint64_t va, uin
     struct pl_kernel *k = p->k;
     if (pl_frame_meta(k->frames, old)->refcount == 1) {
         count(&k->stats.cow_reuse, &p->stats.cow_reuse);
-        return pmap_enter(&p->pmap, va, old, v->prot, PL_WHY_COW_REUSE);
+        return pmap_enter_key(&p->pmap, va, old, v->prot, v->pkey, PL_WHY_COW_REUSE);
     }
     uint64_t pa;
     int rc = new_private_page(p, old, &pa);
     if (rc < 0)
         return rc;
     count(&k->stats.cow_copy, &p->stats.cow_copy);
-    return map_and_release(p, va, pa, v->prot, PL_WHY_COW_COPY);
+    return map_and_release(p, va, pa, v->prot, v->pkey, PL_WHY_COW_COPY);
 }
 
 static int deny(struct pl_siginfo *si, const struct pl_fault *f, unsigned kind, unsigned code)
@@ -136,14 +138,16 @@ int fault_handle(struct pl_proc *p, const struct pl_fault *f, unsigned kind, str
         return deny(si, f, kind, PL_SEGV_MAPERR);
     if (!region_allows(v, kind))
         return deny(si, f, kind, PL_SEGV_ACCERR);
+    struct pmap_page pg;
+    pmap_lookup(&p->pmap, va, &pg);
     if (f->error_code & PL_PF_PK) {
+        /* The key of the entry that denied the access; it equals the
+         * region's (pl_kernel_check), as Linux's vma_pkey() would give. */
         int code = deny(si, f, kind, PL_SEGV_PKUERR);
-        si->pkey = v->pkey;
+        si->pkey = (uint8_t)pg.pkey;
         return code;
     }
 
-    struct pmap_page pg;
-    pmap_lookup(&p->pmap, va, &pg);
     int rc;
     if (!pg.mapped) {
         rc = populate(p, v, va, kind);

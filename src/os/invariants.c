@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "os/os.h"
+#include "ptelab/bus.h"
 #include "ptelab/error.h"
 
 struct frame_use {
@@ -49,6 +50,45 @@ static struct frame_use *use_of(struct checker *c, uint64_t pa)
     return &c->use[(pa - c->base) / PL_VMA_PAGE_SIZE];
 }
 
+/* A leaf outside RAM: a device page of a device mapping, at its place in
+ * the range, with the mapping's memory type. */
+static void check_device_leaf(struct checker *c, const struct pl_vma *v, uint64_t va, uint64_t entry,
+                              const struct pmap_page *pg)
+{
+    const struct pl_shm *obj = v->object;
+    if (!obj || !obj->device) {
+        fail(c, "pid %d: page 0x%llx maps 0x%llx outside RAM in a region of no device", c->p->pid,
+             (unsigned long long)va, (unsigned long long)pg->pa);
+        return;
+    }
+    uint64_t want = obj->dev_base + (v->offset + (va - v->start) / PL_VMA_PAGE_SIZE) * PL_VMA_PAGE_SIZE;
+    if (pg->pa != want || !pl_bus_is_device_range(c->k->m->bus, pg->pa, PL_VMA_PAGE_SIZE))
+        fail(c, "pid %d: device page 0x%llx maps 0x%llx, not 0x%llx of a device", c->p->pid, (unsigned long long)va,
+             (unsigned long long)pg->pa, (unsigned long long)want);
+    else if (pmap_leaf_memtype(c->k, entry, 1) != obj->memtype)
+        fail(c, "pid %d: device page 0x%llx has type %s, its mapping %s", c->p->pid, (unsigned long long)va,
+             pl_memtype_name(pmap_leaf_memtype(c->k, entry, 1)), pl_memtype_name(obj->memtype));
+}
+
+/* Every ioremap page: mapped to its device page with its type; none in RAM. */
+static void check_ioremap(struct checker *c)
+{
+    for (size_t i = 0; i < c->k->io_n && !c->failed; i++) {
+        const struct ioremap_area *a = &c->k->io[i];
+        if (a->pa < c->k->m->config.ram_size || !pl_bus_is_device_range(c->k->m->bus, a->pa, a->size))
+            fail(c, "ioremap 0x%llx: 0x%llx+0x%llx is not a device range", (unsigned long long)a->va,
+                 (unsigned long long)a->pa, (unsigned long long)a->size);
+        for (uint64_t off = 0; off < a->size && !c->failed; off += PL_VMA_PAGE_SIZE) {
+            uint64_t e = pmap_kernel_entry(c->k, a->va + off);
+            struct pmap_page pg;
+            pmap_decode(e, &pg);
+            if (!pg.present || pg.pa != a->pa + off || pmap_leaf_memtype(c->k, e, 1) != a->memtype)
+                fail(c, "ioremap page 0x%llx: entry 0x%llx, want 0x%llx of type %s", (unsigned long long)(a->va + off),
+                     (unsigned long long)e, (unsigned long long)(a->pa + off), pl_memtype_name(a->memtype));
+        }
+    }
+}
+
 static void visit_leaf(void *ctx, uint64_t va, int level, uint64_t entry_pa, uint64_t entry)
 {
     struct checker *c = ctx;
@@ -66,6 +106,15 @@ static void visit_leaf(void *ctx, uint64_t va, int level, uint64_t entry_pa, uin
     if (pg.present != (v->prot != PL_PROT_NONE))
         fail(c, "pid %d: page 0x%llx present=%d in a region with prot %u", c->p->pid, (unsigned long long)va,
              pg.present, v->prot);
+    if (pg.pkey != v->pkey)
+        fail(c, "pid %d: page 0x%llx has key %u in a region with key %u", c->p->pid, (unsigned long long)va,
+             pg.pkey, (unsigned)v->pkey);
+    if (pg.pa >= c->k->m->config.ram_size) {
+        check_device_leaf(c, v, va, entry, &pg);
+        return;
+    }
+    if (pmap_leaf_memtype(c->k, entry, 1) != PL_MT_WB)
+        fail(c, "pid %d: RAM page 0x%llx is not WB", c->p->pid, (unsigned long long)va);
     struct frame_use *u = use_of(c, pg.pa);
     if (u) {
         u->maps++;
@@ -86,6 +135,10 @@ static void visit_table(void *ctx, uint64_t table_pa, int level)
 static void check_process(struct checker *c, const struct pl_proc *p)
 {
     const char *why;
+    if (!(p->pkeys & 1))
+        fail(c, "pid %d: key 0 is not allocated", p->pid);
+    /* A region's key need not be allocated: pkey_free leaves it on the
+     * pages that still carry it, as Linux does. */
     if (pl_vma_set_check(p->vmas, &why) < 0)
         fail(c, "pid %d: regions: %s", p->pid, why);
     if (!pmap_kernel_half_intact(&p->pmap))
@@ -160,6 +213,8 @@ int pl_kernel_check(struct pl_kernel *k, char *msg, size_t msglen)
             }
     if (!c.failed)
         check_frames(&c);
+    if (!c.failed)
+        check_ioremap(&c);
     if (!c.failed && !any_process && !k->shm_list) {
         struct pl_frame_stats st;
         pl_frame_stats_read(k->frames, &st);

@@ -43,8 +43,11 @@ int pl_kernel_new(struct pl_machine *m, const struct pl_kernel_config *cfg, stru
     int rc = k->frames ? pmap_boot_kernel(k) : PL_ENOMEM;
     if (rc == 0) {
         kernel_enter(k);
-        rc = pl_cpu_write_cr3(k->cpu, k->kernel_root);
+        for (unsigned i = 0; i < m->ncpus && rc == 0; i++)
+            rc = pl_cpu_write_pat(m->cpu[i], PL_KERNEL_PAT);
     }
+    if (rc == 0)
+        rc = pl_cpu_write_cr3(k->cpu, k->kernel_root);
     if (rc < 0) {
         pl_kernel_free(k);
         return rc;
@@ -66,6 +69,7 @@ void pl_kernel_free(struct pl_kernel *k)
         pl_proc_reap(p);
     }
     free(k->procs);
+    free(k->io);
     while (k->shm_list)
         shm_destroy(k->shm_list);
     pl_frame_allocator_free(k->frames);
@@ -105,13 +109,23 @@ void kernel_enter(struct pl_kernel *k) { pl_cpu_set_cpl(k->cpu, 0); }
 void kernel_leave(struct pl_kernel *k) { pl_cpu_set_cpl(k->cpu, 3); }
 
 /* With PCIDs, a process keeps its PCID's TLB entries across switches (CR3
- * bit 63), except on the first load after another process used that PCID. */
+ * bit 63), except on the first load after another process used that PCID.
+ * PKRU is per thread (one per process here): saved from the CPU when its
+ * process is switched out, loaded when it is switched in, and written only
+ * when it differs, as Linux's switch_fpu_finish does. The kernel's own
+ * address space keeps whatever PKRU was loaded: keys guard user pages only. */
 void kernel_switch_to(struct pl_kernel *k, struct pl_proc *p)
 {
     if (k->current == p)
         return;
     unsigned cpl = pl_cpu_regs(k->cpu)->cpl;
     pl_cpu_set_cpl(k->cpu, 0);
+    if (pl_cpu_regs(k->cpu)->cr4 & PL_CR4_PKE) {
+        if (k->current)
+            k->current->pkru = pl_cpu_regs(k->cpu)->pkru;
+        if (p && p->pkru != pl_cpu_regs(k->cpu)->pkru)
+            pl_cpu_write_pkru(k->cpu, p->pkru);
+    }
     uint64_t cr3 = p ? p->pmap.root : k->kernel_root;
     if (p && p->pmap.pcid) {
         cr3 |= p->pmap.pcid;

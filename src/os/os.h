@@ -34,6 +34,9 @@ struct pl_kernel {
     struct pl_proc *current;           /* (k) whose CR3 the CPU holds; NULL: the kernel's */
     int pcid_owner[4096];              /* (k) pid that last used each PCID */
     struct pl_shm *shm_list;           /* (k) every live shared-memory object */
+    struct ioremap_area *io;           /* (k) live ioremap mappings (os/ioremap), io_n of them */
+    size_t io_n, io_cap;               /* (k) */
+    uint64_t io_next;                  /* (k) next free address of the ioremap area (never reused) */
 };
 
 struct pl_proc {
@@ -47,6 +50,8 @@ struct pl_proc {
     pl_signal_fn *sig_fn;      /* (p) */
     void *sig_ctx;             /* (p) */
     struct pl_proc_stats stats; /* (p) */
+    uint32_t pkru;             /* (p) PKRU while the process is switched out (os/pkey) */
+    uint16_t pkeys;            /* (p) allocated protection keys, bit k for key k; bit 0 always */
 };
 
 /* A shared-memory object. It lives while its creator holds it or any region
@@ -57,6 +62,9 @@ struct pl_shm {
     uint64_t *pages;       /* frame of each page, 0 until first touched; each holds one reference */
     bool held;             /* the creator has not released it */
     uint64_t mapped_pages; /* pages of regions, in all processes, that map the object */
+    bool device;           /* a device range (pl_sys_mmap_device): page i is dev_base + i pages, no frames */
+    uint8_t memtype;       /* enum pl_memtype its mappings use: WB for memory objects */
+    uint64_t dev_base;
     struct pl_shm *next, **prev_next; /* in k->shm_list */
 };
 
@@ -76,6 +84,17 @@ void shm_destroy(struct pl_shm *obj);
 /* A region of n pages started or stopped mapping obj; frees it when unused. */
 void shm_map_pages(struct pl_shm *obj, uint64_t n);
 void shm_unmap_pages(struct pl_shm *obj, uint64_t n);
+
+/* os/pkey: a new process's key state (Linux's init_pkru, key 0 only);
+ * the PKRU p runs with (the CPU's while p is current). */
+void pkey_proc_init(struct pl_proc *p);
+uint32_t pkey_proc_pkru(const struct pl_proc *p);
+
+/* os/ioremap: one ioremap mapping. */
+struct ioremap_area {
+    uint64_t va, pa, size; /* page aligned */
+    uint8_t memtype;
+};
 
 /* os/aspace: removes every region and page of p (exit, exec). */
 void aspace_clear(struct pl_proc *p, unsigned why);

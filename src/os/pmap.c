@@ -10,6 +10,9 @@
 #include "ptelab/error.h"
 #include "ptelab/physmem.h"
 
+/* The bits of a 4K leaf that select its PAT entry. */
+#define MEMTYPE_BITS (PTE_PAT4K | PTE_PCD | PTE_PWT)
+
 /* Software bit of a not-present user leaf: PROT_NONE, the frame is kept. */
 #define PTE_SW_PROTNONE PTE_BIT(9)
 /* Upper-level entries grant everything; the leaf decides. */
@@ -84,9 +87,15 @@ static void flush_release(struct flush *fl, uint64_t pa)
     fl->release[fl->nrelease++] = pa;
 }
 
+/* True for RAM; device pages (ioremap, device mmap) are not the allocator's
+ * frames and are not counted. */
+static bool is_frame(const struct pl_kernel *k, uint64_t pa) { return pa < k->m->config.ram_size; }
+
 /* Drops the map count and the reference a leaf held on pa. */
 static void drop_mapping(struct pl_kernel *k, uint64_t pa)
 {
+    if (!is_frame(k, pa))
+        return;
     struct pl_frame *f = pl_frame_meta(k->frames, pa);
     assert(f && f->mapcount > 0);
     f->mapcount--;
@@ -97,6 +106,8 @@ static void drop_mapping(struct pl_kernel *k, uint64_t pa)
 
 static void take_mapping(struct pl_kernel *k, uint64_t pa)
 {
+    if (!is_frame(k, pa))
+        return;
     int rc = pl_frame_get(k->frames, pa);
     assert(rc == 0);
     (void)rc;
@@ -177,15 +188,18 @@ void pmap_decode(uint64_t entry, struct pmap_page *out)
     out->mapped = out->present || (entry & PTE_SW_PROTNONE);
     out->pa = out->mapped ? entry & PTE_ADDR_MASK : 0;
     out->prot = PL_PROT_NONE;
+    out->pkey = out->mapped ? pte_pkey(entry) : 0;
     if (out->present)
         out->prot = PL_PROT_READ | ((entry & PTE_RW) ? PL_PROT_WRITE : 0) | ((entry & PTE_XD) ? 0 : PL_PROT_EXEC);
 }
 
-static uint64_t user_leaf(const struct pl_kernel *k, uint64_t pa, unsigned prot)
+static uint64_t user_leaf(const struct pl_kernel *k, uint64_t pa, unsigned prot, unsigned pkey)
 {
+    assert(pkey < PL_VMA_PKEYS);
+    uint64_t key = (uint64_t)pkey << PTE_PKEY_SHIFT;
     if (prot == PL_PROT_NONE)
-        return pa | PTE_US | PTE_SW_PROTNONE;
-    uint64_t e = pa | PTE_P | PTE_US;
+        return pa | PTE_US | PTE_SW_PROTNONE | key;
+    uint64_t e = pa | PTE_P | PTE_US | key;
     if (prot & PL_PROT_WRITE)
         e |= PTE_RW;
     if (!(prot & PL_PROT_EXEC) && pl_cpu_mmu(k->cpu)->nxe)
@@ -281,6 +295,7 @@ struct range_op {
     bool free_empty_tables;
     unsigned prot;
     bool grant_write;
+    int pkey; /* protect: the new key, or -1 to keep each leaf's */
 };
 
 static bool table_empty(const struct pl_kernel *k, uint64_t table)
@@ -387,7 +402,8 @@ static void protect_leaf(struct range_op *op, uint64_t table, unsigned index, ui
     unsigned prot = op->prot;
     if (!op->grant_write && !(pg.prot & PL_PROT_WRITE) && prot != PL_PROT_NONE)
         prot = (prot & ~PL_PROT_WRITE) | PL_PROT_READ; /* readable until the write fault */
-    uint64_t new = user_leaf(pm->k, pg.pa, prot) | (entry & (PTE_A | PTE_D));
+    unsigned pkey = op->pkey < 0 ? pg.pkey : (unsigned)op->pkey;
+    uint64_t new = user_leaf(pm->k, pg.pa, prot, pkey) | (entry & (PTE_A | PTE_D | MEMTYPE_BITS));
     if (new != entry)
         store(pm->k, pm->pid, table, index, 1, va, new, op->why, op->fl);
 }
@@ -395,7 +411,19 @@ static void protect_leaf(struct range_op *op, uint64_t table, unsigned index, ui
 void pmap_protect(struct pmap *pm, uint64_t start, uint64_t end, unsigned prot, bool grant_write, unsigned why)
 {
     struct flush fl = {.pm = pm};
-    struct range_op op = {.fl = &fl, .why = why, .leaf = protect_leaf, .prot = prot, .grant_write = grant_write};
+    struct range_op op = {.fl = &fl, .why = why, .leaf = protect_leaf, .prot = prot, .grant_write = grant_write,
+                          .pkey = -1};
+    run_range(pm, &op, start, end);
+    flush_commit(&fl);
+}
+
+void pmap_protect_key(struct pmap *pm, uint64_t start, uint64_t end, unsigned prot, unsigned pkey, bool grant_write,
+                      unsigned why)
+{
+    assert(pkey < PL_VMA_PKEYS);
+    struct flush fl = {.pm = pm};
+    struct range_op op = {.fl = &fl, .why = why, .leaf = protect_leaf, .prot = prot, .grant_write = grant_write,
+                          .pkey = (int)pkey};
     run_range(pm, &op, start, end);
     flush_commit(&fl);
 }
@@ -435,6 +463,12 @@ void pmap_lookup(const struct pmap *pm, uint64_t va, struct pmap_page *out)
 
 int pmap_enter(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned why)
 {
+    return pmap_enter_key(pm, va, pa, prot, 0, why);
+}
+
+/* pmap_enter_key with the memory-type bits mt (PAT/PCD/PWT of a 4K leaf). */
+static int enter(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned pkey, uint64_t mt, unsigned why)
+{
     assert(va < pm->k->user_top && va % PL_FRAME_SIZE == 0 && pa % PL_FRAME_SIZE == 0);
     uint64_t table;
     int rc = leaf_table(pm, va, true, &table);
@@ -449,13 +483,122 @@ int pmap_enter(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigne
      * rights alone (COW reuse) is then an upgrade that needs no flush. */
     uint64_t keep = old.mapped && old.pa == pa ? table_ptr(pm->k, table)[index] & (PTE_A | PTE_D) : 0;
     struct flush fl = {.pm = pm};
-    store(pm->k, pm->pid, table, index, 1, va, user_leaf(pm->k, pa, prot) | keep, why, &fl);
+    store(pm->k, pm->pid, table, index, 1, va, user_leaf(pm->k, pa, prot, pkey) | mt | keep, why, &fl);
     if (!old.mapped)
         pm->resident++;
     else if (old.pa != pa)
         flush_release(&fl, old.pa);
     flush_commit(&fl);
     return 0;
+}
+
+int pmap_enter_key(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned pkey, unsigned why)
+{
+    return enter(pm, va, pa, prot, pkey, 0, why);
+}
+
+int pmap_memtype_bits(const struct pl_kernel *k, unsigned memtype, uint64_t *bits)
+{
+    uint64_t pat = pl_cpu_regs(k->cpu)->pat;
+    for (unsigned i = 0; i < 8; i++)
+        if (((pat >> (8 * i)) & 0xFF) == memtype) {
+            *bits = (i & 4 ? PTE_PAT4K : 0) | (i & 2 ? PTE_PCD : 0) | (i & 1 ? PTE_PWT : 0);
+            return 0;
+        }
+    return PL_EINVAL;
+}
+
+unsigned pmap_leaf_memtype(const struct pl_kernel *k, uint64_t entry, int level)
+{
+    return (unsigned)(pl_cpu_regs(k->cpu)->pat >> (8 * pte_pat_index(entry, level))) & 0xFF;
+}
+
+int pmap_enter_memtype(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned pkey, unsigned memtype,
+                       unsigned why)
+{
+    uint64_t mt;
+    if (pmap_memtype_bits(pm->k, memtype, &mt) < 0)
+        return PL_EINVAL;
+    return enter(pm, va, pa, prot, pkey, mt, why);
+}
+
+/* The kernel-half PT page holding va's leaf; tables are created (the
+ * kernel's own frames, never freed) when create is set; 0 when absent. */
+static int kernel_leaf_table(struct pl_kernel *k, uint64_t va, bool create, uint64_t *table)
+{
+    uint64_t t = k->kernel_root;
+    for (int level = k->levels; level > 1; level--) {
+        uint64_t e = table_ptr(k, t)[pte_index(va, level)];
+        if (e & PTE_P) {
+            assert(!pte_is_leaf(e, level) && "ioremap area overlaps a large kernel page");
+            t = e & PTE_ADDR_MASK;
+            continue;
+        }
+        if (!create) {
+            *table = 0;
+            return 0;
+        }
+        uint64_t frames = 0;
+        int rc = ensure_table(k, 0, t, pte_index(va, level), level, va & ~(entry_span(level) - 1), KERNEL_LINK, &t,
+                              &frames);
+        if (rc < 0)
+            return rc;
+        k->own_frames += frames;
+    }
+    *table = t;
+    return 0;
+}
+
+int pmap_kernel_enter(struct pl_kernel *k, uint64_t va, uint64_t pa, unsigned memtype, unsigned why)
+{
+    assert(va >= k->user_top && va % PL_FRAME_SIZE == 0 && pa % PL_FRAME_SIZE == 0);
+    uint64_t mt, table;
+    if (pmap_memtype_bits(k, memtype, &mt) < 0)
+        return PL_EINVAL;
+    int rc = kernel_leaf_table(k, va, true, &table);
+    if (rc < 0)
+        return rc;
+    /* Global where the CPUs have PGE: one INVLPG then drops it from every
+     * PCID when it goes (pmap_kernel_remove). */
+    uint64_t g = pl_cpu_regs(k->cpu)->cr4 & PL_CR4_PGE ? PTE_G : 0;
+    assert(!(table_ptr(k, table)[pte_index(va, 1)] & PTE_P) && "ioremap over a mapped kernel page");
+    store(k, 0, table, pte_index(va, 1), 1, va, pa | PTE_P | PTE_RW | PTE_XD | PTE_A | PTE_D | g | mt, why, NULL);
+    return 0;
+}
+
+void pmap_kernel_remove(struct pl_kernel *k, uint64_t va, uint64_t len, unsigned why)
+{
+    struct pl_cpu *cpu = k->cpu;
+    bool global = pl_cpu_regs(cpu)->cr4 & PL_CR4_PGE;
+    unsigned cpl = pl_cpu_regs(cpu)->cpl;
+    pl_cpu_set_cpl(cpu, 0);
+    for (uint64_t a = va; a - va < len; a += PL_FRAME_SIZE) {
+        uint64_t table;
+        kernel_leaf_table(k, a, false, &table);
+        if (!table || !(table_ptr(k, table)[pte_index(a, 1)] & PTE_P))
+            continue;
+        store(k, 0, table, pte_index(a, 1), 1, a, 0, why, NULL);
+        if (global) {
+            pl_cpu_invlpg(cpu, a);
+            k->stats.tlb_flush_pages++;
+        }
+    }
+    if (!global) {
+        /* Non-global kernel entries may sit under every PCID. */
+        if (pl_cpu_regs(cpu)->cr4 & PL_CR4_PCIDE)
+            pl_cpu_invpcid(cpu, 2, 0, 0);
+        else
+            pl_cpu_write_cr3(cpu, pl_cpu_regs(cpu)->cr3);
+        k->stats.tlb_flush_full++;
+    }
+    pl_cpu_set_cpl(cpu, cpl);
+}
+
+uint64_t pmap_kernel_entry(const struct pl_kernel *k, uint64_t va)
+{
+    uint64_t table;
+    kernel_leaf_table((struct pl_kernel *)k, va, false, &table);
+    return table ? table_ptr(k, table)[pte_index(va, 1)] : 0;
 }
 
 /* fork: the entries of src's table at level (mapping from base) within

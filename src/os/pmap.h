@@ -5,8 +5,8 @@
  * cause, and decides whether the SDM requires a TLB invalidation (removals,
  * lowered rights, changed frames: yes; new entries and added rights: no).
  *
- * User pages are 4 KiB leaves with P, U/S, R/W by the region's rights and XD
- * unless executable; upper-level entries are P|R/W|U/S so the leaf decides.
+ * User pages are 4 KiB leaves with P, U/S, R/W by the region's rights, XD
+ * unless executable, and the region's protection key in bits 62:59; upper-level entries are P|R/W|U/S so the leaf decides.
  * A PROT_NONE page keeps its frame in a not-present entry with a software
  * bit (bits 63:1 of a not-present entry are the kernel's to use).
  *
@@ -38,6 +38,7 @@ struct pmap_page {
     bool present;
     uint64_t pa;   /* the frame */
     unsigned prot; /* PL_PROT_* the entry grants (READ with any right: x86 cannot express less) */
+    unsigned pkey; /* protection key, bits 62:59 (kept in a PROT_NONE entry too) */
 };
 
 /* Builds the kernel's root table, the 256 kernel-half tables and the direct
@@ -55,6 +56,28 @@ void pmap_destroy(struct pmap *pm);
  * mapped, and tables linked before the failure stay (empty, accounted, freed
  * with the range). */
 int pmap_enter(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned why);
+/* pmap_enter with protection key pkey (< 16) in the leaf; pmap_enter uses key 0. */
+int pmap_enter_key(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned pkey, unsigned why);
+/* pmap_enter_key with the leaf's PAT/PCD/PWT selecting memtype (enum
+ * pl_memtype) in the CPU's PAT; PL_EINVAL when no PAT entry holds it. Pages
+ * outside RAM (devices) take no frame reference or map count. */
+int pmap_enter_memtype(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned pkey, unsigned memtype,
+                       unsigned why);
+/* The PAT/PCD/PWT bits of a 4K leaf of type memtype under the CPU's PAT
+ * (the lowest PAT index holding it): 0, or PL_EINVAL when none does. */
+int pmap_memtype_bits(const struct pl_kernel *k, unsigned memtype, uint64_t *bits);
+/* The memory type a present leaf at level selects under the CPU's PAT. */
+unsigned pmap_leaf_memtype(const struct pl_kernel *k, uint64_t entry, int level);
+/* Kernel-half 4K leaves (ioremap): maps va (above the user half, not mapped)
+ * to pa, RW, NX, global with PGE, of type memtype. Tables it creates are the
+ * kernel's own frames for good. 0, PL_EINVAL (memtype not in the PAT) or
+ * PL_ENOMEM. */
+int pmap_kernel_enter(struct pl_kernel *k, uint64_t va, uint64_t pa, unsigned memtype, unsigned why);
+/* Removes the kernel leaves of [va, va+len) and invalidates them in every
+ * PCID (INVLPG of a global entry; else a flush of all contexts). */
+void pmap_kernel_remove(struct pl_kernel *k, uint64_t va, uint64_t len, unsigned why);
+/* The kernel-half 4K leaf for va, or 0. */
+uint64_t pmap_kernel_entry(const struct pl_kernel *k, uint64_t va);
 /* The page at va. */
 void pmap_lookup(const struct pmap *pm, uint64_t va, struct pmap_page *out);
 /* Unmaps [start, end), frees tables that became empty, invalidates. */
@@ -63,6 +86,10 @@ void pmap_remove(struct pmap *pm, uint64_t start, uint64_t end, unsigned why);
  * only where grant_write, or where it already was and prot keeps WRITE
  * (private pages get write access from the write fault: reuse or copy). */
 void pmap_protect(struct pmap *pm, uint64_t start, uint64_t end, unsigned prot, bool grant_write, unsigned why);
+/* pmap_protect that also sets the leaves' protection key to pkey (< 16);
+ * pmap_protect keeps each leaf's key. A changed key needs an invalidation. */
+void pmap_protect_key(struct pmap *pm, uint64_t start, uint64_t end, unsigned prot, unsigned pkey, bool grant_write,
+                      unsigned why);
 /* fork: copies the mappings of [start, end) from src into dst. Private
  * (shared == false) pages become read-only on both sides; shared pages keep
  * their rights. Returns 0 or PL_ENOMEM (dst may hold part of the copy). */

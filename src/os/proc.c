@@ -8,7 +8,9 @@
 #include "os/os.h"
 #include "ptelab/cpu.h"
 #include "ptelab/error.h"
+#include "ptelab/io.h"
 #include "ptelab/physmem.h"
+#include "ptelab/cache.h"
 
 #define PAGE PL_VMA_PAGE_SIZE
 
@@ -44,6 +46,7 @@ static int proc_new(struct pl_kernel *k, struct pl_proc **out)
     p->k = k;
     p->pid = pid;
     p->state = PL_PROC_RUNNING;
+    pkey_proc_init(p);
     k->procs[k->nprocs++] = p;
     *out = p;
     return 0;
@@ -89,6 +92,8 @@ int pl_proc_fork(struct pl_proc *parent, struct pl_proc **out)
     }
     child->sig_fn = parent->sig_fn;
     child->sig_ctx = parent->sig_ctx;
+    child->pkru = pkey_proc_pkru(parent);
+    child->pkeys = parent->pkeys;
     child->stats.resident = child->pmap.resident;
     child->stats.pt_pages = child->pmap.pt_pages;
     k->stats.forks++;
@@ -133,6 +138,7 @@ int pl_proc_exec(struct pl_proc *p)
         return -ESRCH;
     kernel_enter(p->k);
     aspace_clear(p, PL_WHY_EXEC);
+    pkey_proc_init(p);
     p->stats.resident = p->stats.pt_pages = 0;
     p->k->stats.execs++;
     return 0;
@@ -169,7 +175,7 @@ static void kill_proc(struct pl_proc *p, const struct pl_siginfo *si)
 /* One access of the process at CPL 3: translate, and let the kernel fix
  * faults until it succeeds or a signal ends it. Returns 0 with *pa, or
  * -EFAULT. */
-static int user_access(struct pl_proc *p, uint64_t va, unsigned kind, uint64_t *pa)
+static int user_access(struct pl_proc *p, uint64_t va, unsigned kind, struct pl_translation *t)
 {
     struct pl_kernel *k = p->k;
     unsigned retries = 0, fixes = 0;
@@ -177,7 +183,7 @@ static int user_access(struct pl_proc *p, uint64_t va, unsigned kind, uint64_t *
         kernel_switch_to(k, p);
         kernel_leave(k);
         struct pl_fault f;
-        bool ok = pl_cpu_access(k->cpu, va, kind, pa, &f);
+        bool ok = pl_cpu_translate(k->cpu, va, kind, t, &f);
         kernel_enter(k);
         if (ok)
             return 0;
@@ -224,16 +230,18 @@ static int user_copy(struct pl_proc *p, uint64_t va, void *buf, size_t len, unsi
         size_t n = PAGE - (va & (PAGE - 1));
         if (n > len)
             n = len;
-        uint64_t pa;
-        int rc = user_access(p, va, kind, &pa);
+        struct pl_translation t;
+        int rc = user_access(p, va, kind, &t);
         if (rc < 0)
             return rc;
+        /* through the memory system by the page's memory type: a device
+         * page reaches the device, or the cache's copy of it */
         if (kind == PL_WRITE)
-            rc = pl_physmem_write(p->k->mem, pa, b, n);
+            rc = pl_cache_write_block(p->k->m->cache, t.pa, b, n, t.memtype);
         else
-            rc = pl_physmem_read(p->k->mem, pa, b, n);
+            rc = pl_cache_read_block(p->k->m->cache, t.pa, b, n, t.memtype);
         if (rc < 0)
-            return -EFAULT;
+            return rc == PL_EINVAL ? -EINVAL : -EFAULT;
         va += n;
         b += n;
         len -= n;
@@ -252,9 +260,20 @@ int pl_proc_fetch(struct pl_proc *p, uint64_t va, uint8_t *byte)
 {
     if (p->state != PL_PROC_RUNNING)
         return -ESRCH;
-    uint64_t pa;
-    int rc = user_access(p, va, PL_FETCH, &pa);
+    struct pl_translation t;
+    int rc = user_access(p, va, PL_FETCH, &t);
     if (rc == 0 && byte)
-        *byte = pl_physmem_read8(p->k->mem, pa);
+        *byte = pl_physmem_read8(p->k->mem, t.pa);
+    return rc;
+}
+
+int pl_proc_clflush(struct pl_proc *p, uint64_t va)
+{
+    if (p->state != PL_PROC_RUNNING)
+        return -ESRCH;
+    struct pl_translation t;
+    int rc = user_access(p, va, PL_READ, &t);
+    if (rc == 0)
+        pl_cache_clflush(p->k->m->cache, t.pa);
     return rc;
 }

@@ -20,6 +20,7 @@ int pl_shm_create(struct pl_kernel *k, uint64_t size, struct pl_shm **out)
     obj->k = k;
     obj->npages = npages;
     obj->held = true;
+    obj->memtype = PL_MT_WB;
     obj->next = k->shm_list;
     if (obj->next)
         obj->next->prev_next = &obj->next;
@@ -65,6 +66,10 @@ void shm_unmap_pages(struct pl_shm *obj, uint64_t n)
 
 int shm_page(struct pl_shm *obj, uint64_t index, uint64_t *pa)
 {
+    if (obj->device) {
+        *pa = obj->dev_base + index * PL_VMA_PAGE_SIZE;
+        return 0;
+    }
     if (!obj->pages[index]) {
         int rc = pl_frame_alloc(obj->k->frames, 0, PL_FRAME_USER, &obj->pages[index]);
         if (rc < 0)

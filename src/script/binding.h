@@ -93,6 +93,12 @@ struct pl_shm *lshm_check(lua_State *L, int idx, struct lmachine *mb, const char
 /* Drops every creator reference mb's handles hold (the machine closes). */
 void lshm_release_all(struct lmachine *mb);
 
+/* lua_pkey.c: the protection-key process methods and the sandbox type. */
+void lpkey_register(lua_State *L);
+
+/* lua_device.c: device memory, ioremap, the cache (docs/memory-types.md). */
+void ldevice_register(lua_State *L);
+
 /* lua_util.c */
 /* Pushes nil, the errno's name ("EINVAL") and its number; returns 3. err
  * is positive or negative. */

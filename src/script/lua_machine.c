@@ -56,7 +56,7 @@ void lmachine_push_proc(lua_State *L, int midx, int pid)
 
 /* ---- configuration ---- */
 
-static const char *const machine_keys[] = {"ram", "levels", "maxphyaddr", "pcid", "pge", "smep", "smap",
+static const char *const machine_keys[] = {"ram", "levels", "maxphyaddr", "pcid", "pge", "smep", "smap", "pke",
                                            "accessed_on_fault", "history", "history_limit", "retry_limit",
                                            "seed", "tlb", "cost", NULL};
 
@@ -154,7 +154,8 @@ static void parse_tlb(lua_State *L, int idx, struct pl_tlb_config *c)
 
 #define COST_FIELDS(X)                                                                                          \
     X(tlb_l1_hit) X(tlb_l2_hit) X(psc_hit) X(walk_ref) X(fault) X(invlpg) X(invpcid_addr) X(invpcid_context)    \
-    X(cr3_write) X(cr_write) X(syscall) X(fault_handler) X(page_zero) X(page_copy)
+    X(cr3_write) X(cr_write) X(syscall) X(fault_handler) X(page_zero) X(page_copy)     \
+    X(wrpkru) X(rdpkru) X(cache_hit) X(mem_access) X(device_access) X(cache_flush) X(fence)
 
 static void parse_cost(lua_State *L, int idx, struct pl_cost_model *c)
 {
@@ -206,6 +207,7 @@ static void parse_config(lua_State *L, int idx, struct pl_machine_config *mc, st
     opt_field_bool(L, idx, "machine", "pge", &mc->pge);
     opt_field_bool(L, idx, "machine", "smep", &mc->smep);
     opt_field_bool(L, idx, "machine", "smap", &mc->smap);
+    opt_field_bool(L, idx, "machine", "pke", &mc->pke);
     if (lua_getfield(L, idx, "accessed_on_fault") != LUA_TNIL) {
         const char *s = lua_tostring(L, -1);
         if (lua_type(L, -1) != LUA_TSTRING || (strcmp(s, "none") != 0 && strcmp(s, "upper") != 0))
@@ -574,6 +576,8 @@ static int m_config(lua_State *L)
     lua_setfield(L, -2, "smep");
     lua_pushboolean(L, c->smap);
     lua_setfield(L, -2, "smap");
+    lua_pushboolean(L, c->pke);
+    lua_setfield(L, -2, "pke");
     lua_pushstring(L, c->ad_policy == PL_AD_UPPER_ON_FAULT ? "upper" : "none");
     lua_setfield(L, -2, "accessed_on_fault");
     lua_pushinteger(L, (lua_Integer)c->seed);

@@ -93,7 +93,9 @@ int script_open(lua_State *L)
     if (luaL_getmetatable(L, LMACHINE_MT) == LUA_TNIL) {
         lmachine_register(L);
         lproc_register(L);
+        lpkey_register(L);
         lshm_register(L);
+        ldevice_register(L);
     }
     lua_pop(L, 1);
     luaL_newlib(L, module_functions);

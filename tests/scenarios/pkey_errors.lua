@@ -1,0 +1,31 @@
+-- Protection-key system calls: every refusal, with Linux's errno.
+local m = ptelab.machine{ram = "16M"}
+local p = m:spawn()
+local a = assert(p:mmap{len = 2 * ptelab.PAGE_SIZE, prot = "rw"})
+print("alloc flags=1", p:pkey_alloc{flags = 1})
+print("alloc rights=4", p:pkey_alloc{rights = 4})
+print("free 0", p:pkey_free(0))
+print("free 3 (not allocated)", p:pkey_free(3))
+print("free 16", p:pkey_free(16))
+print("free -1", p:pkey_free(-1))
+print("pkey_mprotect key 1 (not allocated)", p:pkey_mprotect(a, 4096, "rw", 1))
+print("pkey_mprotect key 99", p:pkey_mprotect(a, 4096, "rw", 99))
+local keys = {}
+for i = 1, 15 do keys[i] = assert(p:pkey_alloc()) end
+print("15 keys:", table.concat(keys, ","))
+print("alloc 16th", p:pkey_alloc())
+print("pkey_mprotect unaligned", p:pkey_mprotect(a + 1, 4096, "rw", 3))
+print("pkey_mprotect hole", p:pkey_mprotect(a, 16 * 4096, "rw", 3))
+print("pkey_mprotect len 0, bad key", p:pkey_mprotect(a, 0, "rw", 99))
+print("free 5", p:pkey_free(5))
+print("free 5 again", p:pkey_free(5))
+print("alloc gets 5", p:pkey_alloc())
+local ok, err, errno, fault = p:read_into(m:direct_map_base(), "x")
+print("read_into a kernel address", ok, err, errno, fault.code, fault.error_code)
+local n = ptelab.machine{ram = "16M", pke = false}
+local q = n:spawn()
+print("no PKE: alloc", q:pkey_alloc())
+print("no PKE: wrpkru", q:wrpkru(0))
+print("no PKE: rdpkru", q:rdpkru())
+print("no PKE: sandbox", q:sandbox())
+print("config pke", n:config().pke, m:config().pke)
