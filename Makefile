@@ -3,7 +3,7 @@
 # root; otherwise the command that would install them is printed.
 
 DEBIAN_PACKAGES := gcc make pkg-config meson ninja-build libcriterion-dev liblua5.4-dev \
-                   clang libclang-rt-14-dev
+                   clang libclang-rt-14-dev libzstd-dev valgrind
 FUZZ_SECONDS ?= 20
 EXAMPLES := $(wildcard examples/*.case)
 SCENARIOS := $(wildcard examples/*.lua)

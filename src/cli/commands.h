@@ -17,4 +17,12 @@ int cmd_walk(int argc, char **argv);
  * status. */
 int cmd_run(int argc, char **argv);
 
+/* `ptelab trace record|import|info|curve ...`: argv[0] is "trace".
+ * Returns an exit status. */
+int cmd_trace(int argc, char **argv);
+
+/* `ptelab trace curve ...` (docs/trace-curve.md): argv[0] is "curve".
+ * Returns an exit status. */
+int cmd_trace_curve(int argc, char **argv);
+
 #endif

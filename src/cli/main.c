@@ -16,6 +16,8 @@ static const char usage[] =
     "  walk [--explain] FILE|-   perform the accesses of a walk case and print\n"
     "                            what the MMU does (FILE '-': standard input)\n"
     "  run [-v] FILE|- [ARGS...] run a Lua scenario script (docs/scripting.md)\n"
+    "  trace SUBCOMMAND ...      record (under Valgrind), import and inspect\n"
+    "                            memory traces (docs/trace-format.md)\n"
     "\n"
     "'ptelab COMMAND --help' describes a command; docs/cli.md has the reference.\n";
 
@@ -38,6 +40,8 @@ int main(int argc, char **argv)
         return cmd_walk(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "trace") == 0)
+        return cmd_trace(argc - 1, argv + 1);
     if (cmd[0] == '-')
         fprintf(stderr, "ptelab: unknown option '%s'\n", cmd);
     else
