@@ -26,6 +26,7 @@
 
 #include "ptelab/frame.h"
 #include "ptelab/machine.h"
+#include "ptelab/swap.h"
 
 #define PL_KERNEL_RESERVED_LOW (UINT64_C(1) << 20)
 #define PL_USER_TOP_4 UINT64_C(0x0000800000000000)
@@ -56,7 +57,10 @@
     X(PL_WHY_EXIT, "exit")                                               \
     X(PL_WHY_EXEC, "exec")                                               \
     X(PL_WHY_IOREMAP, "ioremap")           /* kernel map of a device */  \
-    X(PL_WHY_IOUNMAP, "iounmap")
+    X(PL_WHY_IOUNMAP, "iounmap")                                         \
+    X(PL_WHY_SWAP_OUT, "swap-out")         /* os/swap: entry -> slot */  \
+    X(PL_WHY_SWAP_IN, "swap-in")           /* fault: page read back */   \
+    X(PL_WHY_AGE, "age")                   /* reclaim cleared A */
 
 enum pl_why {
 #define PL_WHY_ENUM(name, text) name,
@@ -101,6 +105,7 @@ struct pl_kernel_config {
     bool history;          /* record every entry write (struct pl_pte_write) */
     size_t history_limit;  /* keep at most this many, oldest dropped; 0 = no limit */
     unsigned signal_retry_limit; /* a handler that keeps returning RETRY without a fix: kill after this many */
+    struct pl_swap_config swap;  /* swap, reclaim, OOM killer (swap.h); all off when zero */
 };
 
 struct pl_kernel;

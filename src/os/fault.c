@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "os/os.h"
+#include "os/swapk.h"
 #include "ptelab/error.h"
 #include "ptelab/physmem.h"
 
@@ -36,23 +37,31 @@ static void count(uint64_t *kstat, uint64_t *pstat)
 static int new_private_page(struct pl_proc *p, uint64_t from, uint64_t *pa)
 {
     struct pl_kernel *k = p->k;
-    int rc = pl_frame_alloc(k->frames, 0, PL_FRAME_USER, pa);
-    if (rc < 0)
-        return rc;
-    if (from) {
+    /* Our reference keeps the source from reclaim while we allocate. */
+    if (from && k->swap && pl_frame_get(k->frames, from) < 0)
+        return PL_ENOMEM;
+    int rc = reclaim_alloc_user(k, p, pa);
+    if (rc == 0 && p->state != PL_PROC_RUNNING) {
+        pl_frame_put(k->frames, *pa); /* the OOM killer chose us */
+        rc = PL_ENOMEM;
+    }
+    if (rc == 0 && from) {
         const uint8_t *src = pl_physmem_frame_lookup(k->mem, from >> PL_FRAME_SHIFT);
         uint8_t *dst = src ? pl_physmem_frame_touch(k->mem, *pa >> PL_FRAME_SHIFT) : NULL;
         if (src && !dst) {
             pl_frame_put(k->frames, *pa);
-            return PL_ENOMEM;
+            rc = PL_ENOMEM;
+        } else {
+            if (src) /* a source never written is zero, like the new frame */
+                memcpy(dst, src, PAGE);
+            kernel_charge(k, k->m->config.cost.page_copy);
         }
-        if (src) /* a source never written is zero, like the new frame */
-            memcpy(dst, src, PAGE);
-        kernel_charge(k, k->m->config.cost.page_copy);
-    } else {
+    } else if (rc == 0) {
         kernel_charge(k, k->m->config.cost.page_zero);
     }
-    return 0;
+    if (from && k->swap)
+        swap_frame_put(k, from);
+    return rc;
 }
 
 /* Maps a frame we hold a reference to, then drops that reference: the
@@ -60,6 +69,8 @@ static int new_private_page(struct pl_proc *p, uint64_t from, uint64_t *pa)
 static int map_and_release(struct pl_proc *p, uint64_t va, uint64_t pa, unsigned prot, unsigned pkey, unsigned why)
 {
     int rc = pmap_enter_key(&p->pmap, va, pa, prot, pkey, why);
+    if (rc == 0)
+        reclaim_note_new(p->k, pa, va);
     pl_frame_put(p->k->frames, pa);
     return rc;
 }
@@ -103,7 +114,7 @@ static int populate(struct pl_proc *p, const struct pl_vma *v, uint64_t va, unsi
 static int break_cow(struct pl_proc *p, const struct pl_vma *v, uint64_t va, uint64_t old)
 {
     struct pl_kernel *k = p->k;
-    if (pl_frame_meta(k->frames, old)->refcount == 1) {
+    if (pl_frame_meta(k->frames, old)->refcount == 1 && !swap_frame_shared(k, old)) {
         count(&k->stats.cow_reuse, &p->stats.cow_reuse);
         return pmap_enter_key(&p->pmap, va, old, v->prot, v->pkey, PL_WHY_COW_REUSE);
     }
@@ -148,8 +159,15 @@ int fault_handle(struct pl_proc *p, const struct pl_fault *f, unsigned kind, str
         return code;
     }
 
-    int rc;
-    if (!pg.mapped) {
+    /* Room for the page and the tables that may map it, taken from reclaim
+     * or the OOM killer now: pmap cannot reclaim halfway through. */
+    int rc = pg.mapped && !(kind == PL_WRITE && pg.present) ? 0 : reclaim_reserve(k, p, (uint64_t)k->levels + 1);
+    if (rc < 0)
+        return deny(si, f, kind, PL_SIG_OOM);
+    pmap_lookup(&p->pmap, va, &pg); /* making room may have evicted this very page */
+    if (pg.swapped) {
+        rc = swap_in(p, v, va, pg.slot);
+    } else if (!pg.mapped) {
         rc = populate(p, v, va, kind);
     } else if (kind == PL_WRITE && pg.present && !(pg.prot & PL_PROT_WRITE) && !(v->flags & PL_MAP_SHARED)) {
         rc = break_cow(p, v, va, pg.pa);
@@ -159,8 +177,10 @@ int fault_handle(struct pl_proc *p, const struct pl_fault *f, unsigned kind, str
         count(&k->stats.spurious, &p->stats.spurious);
         rc = 0;
     }
-    p->stats.resident = p->pmap.resident;
-    p->stats.pt_pages = p->pmap.pt_pages;
+    if (p->state == PL_PROC_RUNNING) {
+        p->stats.resident = p->pmap.resident;
+        p->stats.pt_pages = p->pmap.pt_pages;
+    }
     if (rc < 0)
         return deny(si, f, kind, PL_SIG_OOM);
     return 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "os/os.h"
+#include "os/swapk.h"
 #include "ptelab/bus.h"
 #include "ptelab/error.h"
 
@@ -26,6 +27,8 @@ struct checker {
     int failed;
     const struct pl_proc *p;
     uint64_t tables;
+    uint32_t *slot_uses; /* swap entries and swap-cache references of each slot */
+    uint64_t swapped;    /* swap entries of the process being checked */
 };
 
 static void fail(struct checker *c, const char *fmt, ...)
@@ -132,6 +135,72 @@ static void visit_table(void *ctx, uint64_t table_pa, int level)
     c->tables++;
 }
 
+static void visit_swap(void *ctx, uint64_t va, int level, uint64_t entry_pa, uint64_t entry)
+{
+    struct checker *c = ctx;
+    (void)level;
+    (void)entry_pa;
+    struct pmap_page pg;
+    pmap_decode(entry, &pg);
+    const struct pl_vma *v = pl_vma_find(c->p->vmas, va);
+    c->swapped++;
+    if (!v || v->object)
+        fail(c, "pid %d: swap entry at 0x%llx outside an anonymous region", c->p->pid, (unsigned long long)va);
+    else if (!c->k->swap || pg.slot >= c->k->swap->nslots)
+        fail(c, "pid %d: swap entry at 0x%llx names slot %llu of none", c->p->pid, (unsigned long long)va,
+             (unsigned long long)pg.slot);
+    else
+        c->slot_uses[pg.slot]++;
+}
+
+/* Slot references = swap entries + swap-cache associations; the cache and
+ * its frames agree; the reclaim lists count right; nothing is left when no
+ * process is. */
+static void check_swap(struct checker *c, bool any_process)
+{
+    struct swapk *s = c->k->swap;
+    if (!s)
+        return;
+    uint64_t lru = 0, active = 0, used = 0;
+    for (uint64_t i = 0; i < s->nframes && !c->failed; i++) {
+        const struct swap_frame *sf = &s->fr[i];
+        uint64_t pa = s->base + i * PL_VMA_PAGE_SIZE;
+        const struct pl_frame *f = pl_frame_meta(c->k->frames, pa);
+        lru += (sf->flags & SF_LRU) != 0;
+        active += (sf->flags & SF_ACTIVE) != 0;
+        if ((sf->flags & SF_LRU) && (!f->refcount || c->use[i].maps == 0))
+            fail(c, "frame 0x%llx on the reclaim lists but not mapped", (unsigned long long)pa);
+        if (!sf->slot1)
+            continue;
+        uint64_t slot = sf->slot1 - 1;
+        if (slot >= s->nslots || s->slot_frame[slot] != pa || !(sf->flags & SF_LRU))
+            fail(c, "frame 0x%llx: swap cache of slot %llu inconsistent", (unsigned long long)pa,
+                 (unsigned long long)slot);
+        else
+            c->slot_uses[slot]++;
+    }
+    for (uint64_t n = 0; n < s->nslots && !c->failed; n++) {
+        used += s->slot_ref[n] != 0;
+        if (s->slot_ref[n] != c->slot_uses[n])
+            fail(c, "swap slot %llu: %u references, %u found", (unsigned long long)n, s->slot_ref[n],
+                 c->slot_uses[n]);
+        else if (s->slot_frame[n] && s->fr[(s->slot_frame[n] - s->base) / PL_VMA_PAGE_SIZE].slot1 != n + 1)
+            fail(c, "swap slot %llu cached by 0x%llx, which does not say so", (unsigned long long)n,
+                 (unsigned long long)s->slot_frame[n]);
+    }
+    if (c->failed)
+        return;
+    if (used != s->st.slots_used)
+        fail(c, "%llu swap slots in use, %llu accounted", (unsigned long long)used,
+             (unsigned long long)s->st.slots_used);
+    else if (lru != s->nlru || active != s->nactive)
+        fail(c, "reclaim lists: %llu/%llu pages, %llu/%llu accounted", (unsigned long long)lru,
+             (unsigned long long)active, (unsigned long long)s->nlru, (unsigned long long)s->nactive);
+    else if (!any_process && (used || lru))
+        fail(c, "no process left, yet %llu swap slots and %llu reclaimable pages", (unsigned long long)used,
+             (unsigned long long)lru);
+}
+
 static void check_process(struct checker *c, const struct pl_proc *p)
 {
     const char *why;
@@ -150,6 +219,11 @@ static void check_process(struct checker *c, const struct pl_proc *p)
         root->tables++;
     pmap_foreach_table(&p->pmap, visit_table, c);
     pmap_foreach(&p->pmap, visit_leaf, c);
+    c->swapped = 0;
+    pmap_foreach_swap(&p->pmap, visit_swap, c);
+    if (c->swapped != p->pmap.swapped)
+        fail(c, "pid %d: %llu swap entries, %llu accounted", p->pid, (unsigned long long)c->swapped,
+             (unsigned long long)p->pmap.swapped);
     if (c->tables != p->pmap.pt_pages)
         fail(c, "pid %d: %llu tables reachable, %llu accounted", p->pid, (unsigned long long)c->tables,
              (unsigned long long)p->pmap.pt_pages);
@@ -194,8 +268,12 @@ int pl_kernel_check(struct pl_kernel *k, char *msg, size_t msglen)
     c.base = PL_KERNEL_RESERVED_LOW;
     c.nframes = (k->m->config.ram_size - c.base) / PL_VMA_PAGE_SIZE;
     c.use = calloc(c.nframes, sizeof *c.use);
-    if (!c.use)
+    c.slot_uses = calloc(k->swap && k->swap->nslots ? k->swap->nslots : 1, sizeof *c.slot_uses);
+    if (!c.use || !c.slot_uses) {
+        free(c.use);
+        free(c.slot_uses);
         return PL_ENOMEM;
+    }
     bool any_process = false;
     for (int pid = 1; pid <= k->nprocs && !c.failed; pid++) {
         const struct pl_proc *p = k->procs[pid - 1];
@@ -215,6 +293,8 @@ int pl_kernel_check(struct pl_kernel *k, char *msg, size_t msglen)
         check_frames(&c);
     if (!c.failed)
         check_ioremap(&c);
+    if (!c.failed)
+        check_swap(&c, any_process);
     if (!c.failed && !any_process && !k->shm_list) {
         struct pl_frame_stats st;
         pl_frame_stats_read(k->frames, &st);
@@ -223,5 +303,6 @@ int pl_kernel_check(struct pl_kernel *k, char *msg, size_t msglen)
                  (unsigned long long)(st.frames - st.free_frames), (unsigned long long)k->own_frames);
     }
     free(c.use);
+    free(c.slot_uses);
     return c.failed ? PL_EINVAL : 0;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "os/os.h"
+#include "os/swapk.h"
 #include "ptelab/cpu.h"
 #include "ptelab/error.h"
 
@@ -28,6 +29,10 @@ int pl_kernel_new(struct pl_machine *m, const struct pl_kernel_config *cfg, stru
         pl_kernel_config_default(&def);
         cfg = &def;
     }
+    const struct pl_swap_config *sc = &cfg->swap;
+    if (sc->policy > PL_POLICY_ACTIVE || sc->wmark_min > sc->wmark_low || sc->wmark_low > sc->wmark_high ||
+        sc->slots > (UINT64_C(1) << 39))
+        return PL_EINVAL;
     struct pl_kernel *k = calloc(1, sizeof *k);
     if (!k)
         return PL_ENOMEM;
@@ -48,6 +53,8 @@ int pl_kernel_new(struct pl_machine *m, const struct pl_kernel_config *cfg, stru
     }
     if (rc == 0)
         rc = pl_cpu_write_cr3(k->cpu, k->kernel_root);
+    if (rc == 0)
+        rc = swap_init(k);
     if (rc < 0) {
         pl_kernel_free(k);
         return rc;
@@ -72,6 +79,7 @@ void pl_kernel_free(struct pl_kernel *k)
     free(k->io);
     while (k->shm_list)
         shm_destroy(k->shm_list);
+    swap_fini(k);
     pl_frame_allocator_free(k->frames);
     history_fini(&k->history);
     free(k);

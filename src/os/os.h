@@ -37,6 +37,7 @@ struct pl_kernel {
     struct ioremap_area *io;           /* (k) live ioremap mappings (os/ioremap), io_n of them */
     size_t io_n, io_cap;               /* (k) */
     uint64_t io_next;                  /* (k) next free address of the ioremap area (never reused) */
+    struct swapk *swap;                /* (b) os/swap state; NULL when swap and OOM killer are off */
 };
 
 struct pl_proc {
@@ -52,6 +53,7 @@ struct pl_proc {
     struct pl_proc_stats stats; /* (p) */
     uint32_t pkru;             /* (p) PKRU while the process is switched out (os/pkey) */
     uint16_t pkeys;            /* (p) allocated protection keys, bit k for key k; bit 0 always */
+    int oom_adj;               /* (p) oom_score_adj, [-1000, 1000] */
 };
 
 /* A shared-memory object. It lives while its creator holds it or any region
@@ -101,5 +103,8 @@ void aspace_clear(struct pl_proc *p, unsigned why);
 /* os/fault: handles a fault p took; 0 when the access may be retried, else
  * fills si for a signal. */
 int fault_handle(struct pl_proc *p, const struct pl_fault *f, unsigned kind, struct pl_siginfo *si);
+
+/* os/proc: kills p with si (its kill_info), freeing its memory. */
+void proc_kill(struct pl_proc *p, const struct pl_siginfo *si);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "hw/pte.h"
 #include "os/os.h"
+#include "os/swapk.h"
 #include "ptelab/cpu.h"
 #include "ptelab/error.h"
 #include "ptelab/physmem.h"
@@ -15,6 +16,11 @@
 
 /* Software bit of a not-present user leaf: PROT_NONE, the frame is kept. */
 #define PTE_SW_PROTNONE PTE_BIT(9)
+/* Software bit of a not-present user leaf: a swap entry, its slot in bits
+ * 50:12 (docs/swap.md). */
+#define PTE_SW_SWAP PTE_BIT(10)
+#define SWAP_SLOT_SHIFT 12
+#define SWAP_SLOT_MASK ((UINT64_C(1) << 39) - 1)
 /* Upper-level entries grant everything; the leaf decides. */
 #define TABLE_LINK (PTE_P | PTE_RW | PTE_US)
 #define KERNEL_LINK (PTE_P | PTE_RW)
@@ -99,6 +105,8 @@ static void drop_mapping(struct pl_kernel *k, uint64_t pa)
     struct pl_frame *f = pl_frame_meta(k->frames, pa);
     assert(f && f->mapcount > 0);
     f->mapcount--;
+    if (f->refcount == 1 && k->swap)
+        swap_frame_freed(k, pa); /* the put below frees it */
     int rc = pl_frame_put(k->frames, pa);
     assert(rc == 0);
     (void)rc;
@@ -186,6 +194,8 @@ void pmap_decode(uint64_t entry, struct pmap_page *out)
 {
     out->present = entry & PTE_P;
     out->mapped = out->present || (entry & PTE_SW_PROTNONE);
+    out->swapped = !out->mapped && (entry & PTE_SW_SWAP);
+    out->slot = out->swapped ? (entry >> SWAP_SLOT_SHIFT) & SWAP_SLOT_MASK : 0;
     out->pa = out->mapped ? entry & PTE_ADDR_MASK : 0;
     out->prot = PL_PROT_NONE;
     out->pkey = out->mapped ? pte_pkey(entry) : 0;
@@ -333,7 +343,7 @@ static void visit_range(struct pmap *pm, struct range_op *op, uint64_t table, in
         if (level == 1) {
             struct pmap_page pg;
             pmap_decode(e, &pg);
-            if (pg.mapped)
+            if (pg.mapped || pg.swapped)
                 op->leaf(op, table, i, va, e);
             continue;
         }
@@ -371,6 +381,11 @@ static void remove_leaf(struct range_op *op, uint64_t table, unsigned index, uin
     store(pm->k, pm->pid, table, index, 1, va, 0, op->why, op->fl);
     struct pmap_page pg;
     pmap_decode(entry, &pg);
+    if (pg.swapped) {
+        swap_slot_put(pm->k, pg.slot);
+        pm->swapped--;
+        return;
+    }
     flush_release(op->fl, pg.pa);
     pm->resident--;
 }
@@ -399,6 +414,8 @@ static void protect_leaf(struct range_op *op, uint64_t table, unsigned index, ui
     struct pmap *pm = op->fl->pm;
     struct pmap_page pg;
     pmap_decode(entry, &pg);
+    if (pg.swapped)
+        return; /* swap-in maps it with its region's rights */
     unsigned prot = op->prot;
     if (!op->grant_write && !(pg.prot & PL_PROT_WRITE) && prot != PL_PROT_NONE)
         prot = (prot & ~PL_PROT_WRITE) | PL_PROT_READ; /* readable until the write fault */
@@ -484,6 +501,10 @@ static int enter(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsig
     uint64_t keep = old.mapped && old.pa == pa ? table_ptr(pm->k, table)[index] & (PTE_A | PTE_D) : 0;
     struct flush fl = {.pm = pm};
     store(pm->k, pm->pid, table, index, 1, va, user_leaf(pm->k, pa, prot, pkey) | mt | keep, why, &fl);
+    if (old.swapped) {
+        swap_slot_put(pm->k, old.slot);
+        pm->swapped--;
+    }
     if (!old.mapped)
         pm->resident++;
     else if (old.pa != pa)
@@ -627,6 +648,12 @@ static int copy_range(struct pmap *dst, struct pmap *src, uint64_t dtable, uint6
         }
         struct pmap_page pg;
         pmap_decode(e, &pg);
+        if (pg.swapped) {
+            swap_slot_dup(k, pg.slot);
+            store(k, dst->pid, dtable, i, 1, va, e, PL_WHY_FORK_COPY, NULL);
+            dst->swapped++;
+            continue;
+        }
         if (!pg.mapped)
             continue;
         /* The child has not used the page yet; a shared page's dirt is
@@ -659,7 +686,7 @@ int pmap_fork_copy(struct pmap *dst, struct pmap *src, uint64_t start, uint64_t 
 }
 
 static void foreach_level(const struct pmap *pm, uint64_t table, int level, uint64_t base, pl_pte_visit_fn *leaf_fn,
-                          pmap_table_fn *table_fn, void *ctx)
+                          pmap_table_fn *table_fn, void *ctx, bool swap)
 {
     const uint64_t *t = table_ptr(pm->k, table);
     if (!t)
@@ -670,22 +697,66 @@ static void foreach_level(const struct pmap *pm, uint64_t table, int level, uint
         if (level == 1) {
             struct pmap_page pg;
             pmap_decode(e, &pg);
-            if (pg.mapped && leaf_fn)
+            if ((swap ? pg.swapped : pg.mapped) && leaf_fn)
                 leaf_fn(ctx, va, 1, table + 8 * i, e);
         } else if (e & PTE_P) {
             if (table_fn)
                 table_fn(ctx, e & PTE_ADDR_MASK, level - 1);
-            foreach_level(pm, e & PTE_ADDR_MASK, level - 1, va, leaf_fn, table_fn, ctx);
+            foreach_level(pm, e & PTE_ADDR_MASK, level - 1, va, leaf_fn, table_fn, ctx, swap);
         }
     }
 }
 
 void pmap_foreach(const struct pmap *pm, pl_pte_visit_fn *fn, void *ctx)
 {
-    foreach_level(pm, pm->root, pm->k->levels, 0, fn, NULL, ctx);
+    foreach_level(pm, pm->root, pm->k->levels, 0, fn, NULL, ctx, false);
+}
+
+void pmap_foreach_swap(const struct pmap *pm, pl_pte_visit_fn *fn, void *ctx)
+{
+    foreach_level(pm, pm->root, pm->k->levels, 0, fn, NULL, ctx, true);
+}
+
+uint64_t pmap_swap_out(struct pmap *pm, uint64_t va, uint64_t slot)
+{
+    assert(slot <= SWAP_SLOT_MASK);
+    uint64_t table;
+    leaf_table(pm, va, false, &table);
+    assert(table);
+    unsigned index = pte_index(va, 1);
+    uint64_t old = table_ptr(pm->k, table)[index];
+    assert(old & PTE_P);
+    struct flush fl = {.pm = pm};
+    store(pm->k, pm->pid, table, index, 1, va, PTE_SW_SWAP | slot << SWAP_SLOT_SHIFT, PL_WHY_SWAP_OUT, &fl);
+    flush_release(&fl, old & PTE_ADDR_MASK);
+    pm->resident--;
+    pm->swapped++;
+    flush_commit(&fl);
+    return old;
+}
+
+unsigned pmap_test_young(struct pmap *pm, uint64_t va, bool clear, bool skip_invalidate)
+{
+    uint64_t table;
+    leaf_table(pm, va, false, &table);
+    if (!table)
+        return 0;
+    unsigned index = pte_index(va, 1);
+    uint64_t e = table_ptr(pm->k, table)[index];
+    if (!(e & PTE_P))
+        return 0;
+    unsigned r = (e & PTE_A ? PMAP_YOUNG : 0) | (e & PTE_D ? PMAP_DIRTY : 0);
+    if (clear && (e & PTE_A)) {
+        /* Clearing A lowers the entry: the SDM wants the TLB told, or the
+         * cached translation keeps A set and the CPU never writes it again. */
+        struct flush fl = {.pm = pm};
+        store(pm->k, pm->pid, table, index, 1, va, e & ~PTE_A, PL_WHY_AGE, skip_invalidate ? NULL : &fl);
+        flush_commit(&fl);
+    }
+    return r;
 }
 
 void pmap_foreach_table(const struct pmap *pm, pmap_table_fn *fn, void *ctx)
 {
-    foreach_level(pm, pm->root, pm->k->levels, 0, NULL, fn, ctx);
+    foreach_level(pm, pm->root, pm->k->levels, 0, NULL, fn, ctx, false);
 }

@@ -30,6 +30,7 @@ struct pmap {
     uint16_t pcid;     /* 0 when the CPU runs without PCIDs */
     uint64_t pt_pages; /* tables below the root in the user half */
     uint64_t resident; /* leaves mapping a frame */
+    uint64_t swapped;  /* leaves holding a swap entry (docs/swap.md) */
 };
 
 /* What a user leaf says about a page. */
@@ -39,6 +40,8 @@ struct pmap_page {
     uint64_t pa;   /* the frame */
     unsigned prot; /* PL_PROT_* the entry grants (READ with any right: x86 cannot express less) */
     unsigned pkey; /* protection key, bits 62:59 (kept in a PROT_NONE entry too) */
+    bool swapped;  /* not present, holding a swap entry (docs/swap.md); mapped is false */
+    uint64_t slot; /* its slot */
 };
 
 /* Builds the kernel's root table, the 256 kernel-half tables and the direct
@@ -102,6 +105,19 @@ typedef void pmap_table_fn(void *ctx, uint64_t table_pa, int level);
 void pmap_foreach_table(const struct pmap *pm, pmap_table_fn *fn, void *ctx);
 /* True when the root's kernel half is the kernel's. */
 bool pmap_kernel_half_intact(const struct pmap *pm);
+/* Swap (os/swap, docs/swap.md). Replaces the present leaf at va by a swap
+ * entry for slot, invalidates it and drops its frame mapping; returns the
+ * old entry. The caller has taken the slot reference the entry holds. */
+uint64_t pmap_swap_out(struct pmap *pm, uint64_t va, uint64_t slot);
+/* The present leaf at va: returns its A/D bits as PMAP_YOUNG | PMAP_DIRTY
+ * (0 when not present). With clear, A is cleared, and invalidated unless
+ * skip_invalidate (a demonstration: the TLB then keeps the old entry and
+ * never sets A again). */
+#define PMAP_YOUNG 1u
+#define PMAP_DIRTY 2u
+unsigned pmap_test_young(struct pmap *pm, uint64_t va, bool clear, bool skip_invalidate);
+/* Visits the swap-entry leaves: fn(ctx, va, 1, entry address, entry). */
+void pmap_foreach_swap(const struct pmap *pm, pl_pte_visit_fn *fn, void *ctx);
 /* Decodes a user leaf entry (for views and the checker). */
 void pmap_decode(uint64_t entry, struct pmap_page *out);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "os/os.h"
+#include "os/swapk.h"
 #include "ptelab/cpu.h"
 #include "ptelab/error.h"
 #include "ptelab/io.h"
@@ -81,6 +82,9 @@ int pl_proc_fork(struct pl_proc *parent, struct pl_proc **out)
     struct pl_kernel *k = parent->k;
     kernel_enter(k);
     kernel_charge(k, k->m->config.cost.syscall);
+    /* the child's tables at most: reclaim (or OOM-kill) for them first */
+    if (reclaim_reserve(k, parent, parent->pmap.pt_pages + 2) < 0)
+        return -ENOMEM;
     struct pl_proc *child;
     int rc = proc_new(k, &child);
     if (rc < 0)
@@ -94,6 +98,7 @@ int pl_proc_fork(struct pl_proc *parent, struct pl_proc **out)
     child->sig_ctx = parent->sig_ctx;
     child->pkru = pkey_proc_pkru(parent);
     child->pkeys = parent->pkeys;
+    child->oom_adj = parent->oom_adj; /* inherited, as on Linux */
     child->stats.resident = child->pmap.resident;
     child->stats.pt_pages = child->pmap.pt_pages;
     k->stats.forks++;
@@ -165,7 +170,7 @@ void pl_proc_foreach_pte(const struct pl_proc *p, pl_pte_visit_fn *fn, void *ctx
         pmap_foreach(&p->pmap, fn, ctx);
 }
 
-static void kill_proc(struct pl_proc *p, const struct pl_siginfo *si)
+void proc_kill(struct pl_proc *p, const struct pl_siginfo *si)
 {
     p->kill_info = *si;
     p->k->stats.kills++;
@@ -185,8 +190,11 @@ static int user_access(struct pl_proc *p, uint64_t va, unsigned kind, struct pl_
         struct pl_fault f;
         bool ok = pl_cpu_translate(k->cpu, va, kind, t, &f);
         kernel_enter(k);
-        if (ok)
+        if (ok) {
+            if (k->swap)
+                reclaim_note_access(k, t->pa);
             return 0;
+        }
         struct pl_siginfo si;
         int code = fault_handle(p, &f, kind, &si);
         if (code == 0) {
@@ -214,7 +222,7 @@ static int user_access(struct pl_proc *p, uint64_t va, unsigned kind, struct pl_
             continue;
         }
         if (act == PL_SIG_KILL)
-            kill_proc(p, &si);
+            proc_kill(p, &si);
         return -EFAULT;
     }
 }

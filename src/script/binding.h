@@ -96,6 +96,11 @@ void lshm_release_all(struct lmachine *mb);
 /* lua_pkey.c: the protection-key process methods and the sandbox type. */
 void lpkey_register(lua_State *L);
 
+/* lua_swap.c: swap, reclaim and OOM methods; the constructor's `swap`
+ * table at idx into sc (raises on bad fields). */
+void lswap_register(lua_State *L);
+void lswap_parse_config(lua_State *L, int idx, struct pl_swap_config *sc);
+
 /* lua_device.c: device memory, ioremap, the cache (docs/memory-types.md). */
 void ldevice_register(lua_State *L);
 

@@ -58,7 +58,7 @@ void lmachine_push_proc(lua_State *L, int midx, int pid)
 
 static const char *const machine_keys[] = {"ram", "levels", "maxphyaddr", "pcid", "pge", "smep", "smap", "pke",
                                            "accessed_on_fault", "history", "history_limit", "retry_limit",
-                                           "seed", "tlb", "cost", NULL};
+                                           "seed", "tlb", "cost", "swap", NULL};
 
 /* One array's geometry from the table at the top: {entries = N, ways = W}
  * (ways defaults to entries: fully associative; entries 0: no array). */
@@ -234,6 +234,9 @@ static void parse_config(lua_State *L, int idx, struct pl_machine_config *mc, st
             luaL_error(L, "machine: tlb must be a table");
         parse_tlb(L, -1, &mc->tlb);
     }
+    lua_pop(L, 1);
+    if (lua_getfield(L, idx, "swap") != LUA_TNIL)
+        lswap_parse_config(L, lua_gettop(L), &kc->swap);
     lua_pop(L, 1);
     if (lua_getfield(L, idx, "cost") != LUA_TNIL) {
         if (!lua_istable(L, -1))

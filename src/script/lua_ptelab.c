@@ -94,6 +94,7 @@ int script_open(lua_State *L)
         lmachine_register(L);
         lproc_register(L);
         lpkey_register(L);
+        lswap_register(L);
         lshm_register(L);
         ldevice_register(L);
     }
