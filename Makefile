@@ -40,9 +40,23 @@ build-fuzz/build.ninja: | deps
 build: deps build/build.ninja
 	ninja -C build
 
-# Until real-program traces exist, the main job explains the walk examples
-# and runs the kernel scenarios.
+# The main job: a real program (ls -la /usr/bin) recorded under Valgrind,
+# its replay report and its fault curve; then the walk examples explained
+# and the kernel scenarios run.
 run: build
+	@if command -v valgrind >/dev/null 2>&1; then \
+	  echo "== recording 'ls -la /usr/bin' into build/ls.pltrace (under valgrind)"; \
+	  ./build/ptelab trace record -o build/ls.pltrace -- ls -la /usr/bin >build/ls.record.log || \
+	    { cat build/ls.record.log; exit 1; }; \
+	  grep -E '^(recorded|wrote) ' build/ls.record.log; \
+	  echo "== ptelab trace replay build/ls.pltrace"; \
+	  ./build/ptelab trace replay build/ls.pltrace || exit 1; \
+	  echo "== ptelab trace curve build/ls.pltrace"; \
+	  ./build/ptelab trace curve build/ls.pltrace --svg build/ls-curve.svg --csv build/ls-curve.csv || exit 1; \
+	  echo "fault curve plot: $(CURDIR)/build/ls-curve.svg (data: $(CURDIR)/build/ls-curve.csv)"; \
+	else \
+	  echo "valgrind is missing: no real-program trace recorded (install it: sudo apt-get install valgrind)"; \
+	fi
 	@for f in $(EXAMPLES); do echo "== $$f"; ./build/ptelab walk --explain $$f || exit 1; done
 	@for f in $(SCENARIOS); do echo "== $$f"; ./build/ptelab run $$f || exit 1; done
 
@@ -87,6 +101,7 @@ bench: build-bench/build.ninja
 	./build-bench/bench/mmu
 	./build-bench/bench/os
 	./build-bench/bench/sandbox
+	./build-bench/bench/replay
 
 clean:
 	rm -rf build build-asan build-fuzz build-bench

@@ -19,7 +19,8 @@
     "usage: ptelab trace record [-o FILE] -- CMD [ARGS...]\n"           \
     "       ptelab trace import [-o FILE] [--page-size N] REFS|-\n"     \
     "       ptelab trace info [--json] FILE\n"                         \
-    "       ptelab trace curve ... (ptelab trace curve --help)\n"
+    "       ptelab trace curve ... (ptelab trace curve --help)\n"             \
+    "       ptelab trace replay ... (ptelab trace replay --help)\n"
 
 static const char trace_usage[] =
     TRACE_SYNOPSIS
@@ -575,6 +576,8 @@ int cmd_trace(int argc, char **argv)
         return trace_info(argc - 1, argv + 1);
     if (strcmp(sub, "curve") == 0)
         return cmd_trace_curve(argc - 1, argv + 1);
+    if (strcmp(sub, "replay") == 0)
+        return cmd_trace_replay(argc - 1, argv + 1);
     fprintf(stderr, "ptelab trace: unknown subcommand '%s' (record, import, info or curve)\n" TRACE_SYNOPSIS, sub);
     return CLI_USAGE;
 }

@@ -25,4 +25,8 @@ int cmd_trace(int argc, char **argv);
  * Returns an exit status. */
 int cmd_trace_curve(int argc, char **argv);
 
+/* `ptelab trace replay ...` (docs/cli.md): argv[0] is "replay". Returns an
+ * exit status. */
+int cmd_trace_replay(int argc, char **argv);
+
 #endif

@@ -1,0 +1,115 @@
+#!/bin/sh
+# Usage: replay_cli.sh PTELAB [record]
+# Without 'record': `ptelab trace replay` on an imported reference string:
+# option errors (exit 2 before anything runs), a missing file (exit 1), the
+# text report and --json (a valid object with the exact counts). With
+# 'record': records `ls /` under valgrind and replays it (exit 77, meson's
+# "skip", when valgrind is not installed).
+set -u
+ptelab=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+mode=${2:-}
+dir=$(mktemp -d /tmp/ptelab-replay-cli.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+failures=0
+
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+# expect STATUS PATTERN CMD...: runs CMD, checks its exit status and that
+# its stdout+stderr match the grep -E PATTERN.
+expect() {
+  want=$1 pattern=$2
+  shift 2
+  "$@" >"$dir/out" 2>&1
+  got=$?
+  [ "$got" = "$want" ] || fail "'$*' exited $got, expected $want: $(cat "$dir/out")"
+  grep -Eq -- "$pattern" "$dir/out" || fail "'$*' output does not match '$pattern': $(cat "$dir/out")"
+}
+
+# json_get FILE KEY.PATH: prints the value at the dotted path, or fails.
+json_get() {
+  python3 -c 'import json,sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    v = v[k]
+print(v)' "$1" "$2"
+}
+
+if [ "$mode" = record ]; then
+  if ! command -v valgrind >/dev/null 2>&1; then
+    echo "SKIP: valgrind is not installed (apt-get install valgrind)"
+    exit 77
+  fi
+  cd "$dir" || exit 1
+  expect 0 'wrote ls\.pltrace' "$ptelab" trace record -- ls /
+  "$ptelab" trace info --json ls.pltrace >info.json || fail "trace info"
+  "$ptelab" trace replay --json ls.pltrace >rep.json 2>rep.err || fail "replay: $(cat rep.err)"
+  accesses=$(json_get info.json accesses)
+  pages=$(json_get info.json distinct_pages)
+  [ "$(json_get rep.json accesses)" = "$accesses" ] || fail "replayed $(json_get rep.json accesses) of $accesses"
+  [ "$(json_get rep.json faults.zero_fill)" = "$pages" ] || fail "zero-fill $(json_get rep.json faults.zero_fill), $pages pages"
+  [ "$(json_get rep.json killed)" = False ] || fail "killed"
+  [ "$accesses" -gt 1000 ] || fail "only $accesses accesses"
+  [ "$failures" = 0 ] && echo "replay-record: ok"
+  [ "$failures" = 0 ]
+  exit
+fi
+
+# 5 pages (at 4 MiB, above the mmap floor), 7 references: 5 first touches,
+# each a TLB miss that faults and a miss on its retry; 2 L1D hits
+printf '0x400\n0x401\n0x402\n0x400\n0x403\n0x404\n0x401\n' >"$dir/r.txt"
+"$ptelab" trace import -o "$dir/r.pltrace" "$dir/r.txt" >/dev/null || fail "import"
+t="$dir/r.pltrace"
+
+expect 2 'missing FILE' "$ptelab" trace replay
+expect 2 "unknown option '--bogus'" "$ptelab" trace replay --bogus "$t"
+expect 2 '--ram needs a value' "$ptelab" trace replay "$t" --ram
+expect 2 "not a size 'lots'" "$ptelab" trace replay --ram lots "$t"
+expect 2 'multiple of 2 MiB' "$ptelab" trace replay --ram 3M "$t"
+expect 2 'multiple of 2 MiB' "$ptelab" trace replay --ram 2M "$t"
+expect 2 'limited to 64 GiB' "$ptelab" trace replay --ram 128G "$t"
+expect 2 "4 or 5, not '3'" "$ptelab" trace replay --levels 3 "$t"
+expect 2 "TLB geometry.*'48/5'" "$ptelab" trace replay --tlb-l1d 48/5 "$t"
+expect 2 "TLB geometry.*'48/4'" "$ptelab" trace replay --tlb-l2 48/4 "$t"
+expect 2 "TLB geometry.*'64'" "$ptelab" trace replay --tlb-l1i 64 "$t"
+expect 2 "4k or 2m, not '1g'" "$ptelab" trace replay --pages 1g "$t"
+expect 2 'huge-page support' "$ptelab" trace replay --pages 2m "$t"
+expect 2 "fifo, lru, clock or active-inactive, not 'opt'" "$ptelab" trace replay --policy opt "$t"
+expect 2 'needs swap' "$ptelab" trace replay --policy lru --swap 0 "$t"
+expect 2 "not a size 'x'" "$ptelab" trace replay --swap x "$t"
+expect 2 'swap is limited to 64 GiB' "$ptelab" trace replay --swap 65G "$t"
+expect 2 "auto, always or never, not 'sometimes'" "$ptelab" trace replay --progress sometimes "$t"
+expect 2 'one FILE only' "$ptelab" trace replay "$t" "$t"
+# options are refused before the file is even opened
+expect 2 'multiple of 2 MiB' "$ptelab" trace replay --ram 3M "$dir/absent.pltrace"
+expect 1 "cannot open|No such file" "$ptelab" trace replay "$dir/absent.pltrace"
+printf 'not a trace at all' >"$dir/bad.pltrace"
+expect 2 'byte [0-9]+' "$ptelab" trace replay "$dir/bad.pltrace"
+expect 0 'usage: ptelab trace replay' "$ptelab" trace replay --help
+
+expect 0 '^accesses: +7 \(I 0, L 7, S 0, M 0\)' "$ptelab" trace replay --progress never "$t"
+grep -Eq '^page faults: +5 \(zero-fill 5' "$dir/out" || fail "text faults: $(cat "$dir/out")"
+grep -Eq '^distinct pages: +5$' "$dir/out" || fail "text pages: $(cat "$dir/out")"
+
+"$ptelab" trace replay --json --ram 16M --levels 5 --tlb-l1d 16/4 "$t" >"$dir/r.json" 2>"$dir/err" ||
+  fail "--json exited $?: $(cat "$dir/err")"
+if command -v python3 >/dev/null 2>&1; then
+  [ "$(json_get "$dir/r.json" accesses)" = 7 ] || fail "json accesses: $(cat "$dir/r.json")"
+  [ "$(json_get "$dir/r.json" by_kind.L)" = 7 ] || fail "json by_kind: $(cat "$dir/r.json")"
+  [ "$(json_get "$dir/r.json" faults.zero_fill)" = 5 ] || fail "json faults: $(cat "$dir/r.json")"
+  [ "$(json_get "$dir/r.json" levels)" = 5 ] || fail "json levels: $(cat "$dir/r.json")"
+  [ "$(json_get "$dir/r.json" ram)" = 16777216 ] || fail "json ram: $(cat "$dir/r.json")"
+  [ "$(json_get "$dir/r.json" tlb.l1d.misses)" = 10 ] || fail "json l1d misses: $(cat "$dir/r.json")"
+  [ "$(json_get "$dir/r.json" tlb.l1d.hits)" = 2 ] || fail "json l1d hits: $(cat "$dir/r.json")"
+else
+  echo "note: python3 missing, --json checked by shape only"
+  grep -Eq '^\{.*\}$' "$dir/r.json" || fail "json shape: $(cat "$dir/r.json")"
+fi
+# --progress always draws on stderr, stdout stays the report
+"$ptelab" trace replay --progress always --json "$t" >"$dir/p.json" 2>"$dir/p.err" || fail "progress always"
+cmp -s "$dir/p.json" "$dir/r.json" && fail "different machines gave the same report"
+
+[ "$failures" = 0 ] && echo "replay-cli: ok"
+[ "$failures" = 0 ]
