@@ -26,7 +26,7 @@ static void region_removed(void *ctx, const struct pl_vma *piece)
         shm_unmap_pages(piece->object, (piece->end - piece->start) / PAGE);
 }
 
-static int syscall_enter(struct pl_proc *p)
+int syscall_enter(struct pl_proc *p)
 {
     if (p->state != PL_PROC_RUNNING)
         return -ESRCH;

@@ -74,6 +74,9 @@ struct pl_shm {
 void kernel_charge(struct pl_kernel *k, uint64_t cycles);
 /* Loads p's address space on the CPU (the kernel's own when p is NULL). */
 void kernel_switch_to(struct pl_kernel *k, struct pl_proc *p);
+/* os/aspace: the entry of a system call by p: counted, charged, p's
+ * address space loaded, CPL 0. Returns 0, or -ESRCH when p is not running. */
+int syscall_enter(struct pl_proc *p);
 /* Enters / leaves the kernel: CPL 0 / CPL 3. */
 void kernel_enter(struct pl_kernel *k);
 void kernel_leave(struct pl_kernel *k);

@@ -46,19 +46,6 @@ void pkey_proc_init(struct pl_proc *p)
 
 uint16_t pl_proc_pkeys(const struct pl_proc *p) { return p->pkeys; }
 
-/* Entry of a system call: counted, charged, p's address space loaded, CPL 0. */
-static int syscall_enter(struct pl_proc *p)
-{
-    if (p->state != PL_PROC_RUNNING)
-        return -ESRCH;
-    struct pl_kernel *k = p->k;
-    k->stats.syscalls++;
-    kernel_charge(k, k->m->config.cost.syscall);
-    kernel_switch_to(k, p);
-    kernel_enter(k);
-    return 0;
-}
-
 int pl_sys_pkey_alloc(struct pl_proc *p, unsigned flags, unsigned access_rights)
 {
     int rc = syscall_enter(p);
