@@ -108,6 +108,8 @@ void ldevice_register(lua_State *L);
 /* Pushes nil, the errno's name ("EINVAL") and its number; returns 3. err
  * is positive or negative. */
 int push_errno(lua_State *L, int err);
+/* Pushes a signal's report: {addr, code, kind, error_code, pkey}. */
+void push_siginfo(lua_State *L, const struct pl_siginfo *si);
 const char *errno_name(int err);
 /* A byte count: an integer >= 0, or a string "16M", "4K", "2GiB", "4096". */
 uint64_t check_size(lua_State *L, int idx, const char *what);

@@ -18,24 +18,6 @@ struct lsandbox {
     struct pl_sandbox *sb; /* NULL once collected */
 };
 
-static const char *const kind_names[] = {"read", "write", "fetch"};
-
-/* Pushes a fault report: {addr, code, kind, error_code, pkey}. */
-static void push_fault(lua_State *L, const struct pl_siginfo *si)
-{
-    lua_createtable(L, 0, 5);
-    lua_pushinteger(L, (lua_Integer)si->addr);
-    lua_setfield(L, -2, "addr");
-    lua_pushstring(L, pl_sig_code_name(si->code));
-    lua_setfield(L, -2, "code");
-    lua_pushstring(L, si->kind < 3 ? kind_names[si->kind] : "?");
-    lua_setfield(L, -2, "kind");
-    lua_pushinteger(L, si->error_code);
-    lua_setfield(L, -2, "error_code");
-    lua_pushinteger(L, si->pkey);
-    lua_setfield(L, -2, "pkey");
-}
-
 static int push_ok(lua_State *L)
 {
     lua_pushboolean(L, 1);
@@ -146,7 +128,7 @@ static int push_read_into(lua_State *L, int rc, const struct pl_siginfo *f)
     push_errno(L, rc);
     if (rc != -EFAULT)
         return 3;
-    push_fault(L, f);
+    push_siginfo(L, f);
     return 4;
 }
 

@@ -12,7 +12,6 @@
 
 #include "script/binding.h"
 
-static const char *const kind_names[] = {"read", "write", "fetch"};
 
 struct pl_proc *lproc_check(lua_State *L, int idx, struct lproc **out)
 {
@@ -44,17 +43,7 @@ static int call_handler(lua_State *L)
         lua_pushinteger(L, PL_SIG_KILL);
         return 1;
     }
-    lua_createtable(L, 0, 6);
-    lua_pushinteger(L, (lua_Integer)si->addr);
-    lua_setfield(L, -2, "addr");
-    lua_pushstring(L, pl_sig_code_name(si->code));
-    lua_setfield(L, -2, "code");
-    lua_pushstring(L, si->kind < 3 ? kind_names[si->kind] : "?");
-    lua_setfield(L, -2, "kind");
-    lua_pushinteger(L, si->error_code);
-    lua_setfield(L, -2, "error_code");
-    lua_pushinteger(L, si->pkey);
-    lua_setfield(L, -2, "pkey");
+    push_siginfo(L, si);
     lua_pushinteger(L, pid);
     lua_setfield(L, -2, "pid");
     lmachine_push_proc(L, 4, pid);
@@ -406,18 +395,7 @@ static int p_kill_info(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    const struct pl_siginfo si = *pl_proc_kill_info(p);
-    lua_createtable(L, 0, 5);
-    lua_pushinteger(L, (lua_Integer)si.addr);
-    lua_setfield(L, -2, "addr");
-    lua_pushstring(L, pl_sig_code_name(si.code));
-    lua_setfield(L, -2, "code");
-    lua_pushstring(L, si.kind < 3 ? kind_names[si.kind] : "?");
-    lua_setfield(L, -2, "kind");
-    lua_pushinteger(L, si.error_code);
-    lua_setfield(L, -2, "error_code");
-    lua_pushinteger(L, si.pkey);
-    lua_setfield(L, -2, "pkey");
+    push_siginfo(L, pl_proc_kill_info(p));
     return 1;
 }
 

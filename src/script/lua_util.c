@@ -161,3 +161,19 @@ FILE *script_out(lua_State *L)
     FILE *f = script_state_get(L)->opt.out;
     return f ? f : stdout;
 }
+
+void push_siginfo(lua_State *L, const struct pl_siginfo *si)
+{
+    static const char *const kind_names[] = {"read", "write", "fetch"};
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, (lua_Integer)si->addr);
+    lua_setfield(L, -2, "addr");
+    lua_pushstring(L, pl_sig_code_name(si->code));
+    lua_setfield(L, -2, "code");
+    lua_pushstring(L, si->kind < 3 ? kind_names[si->kind] : "?");
+    lua_setfield(L, -2, "kind");
+    lua_pushinteger(L, si->error_code);
+    lua_setfield(L, -2, "error_code");
+    lua_pushinteger(L, si->pkey);
+    lua_setfield(L, -2, "pkey");
+}
