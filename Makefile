@@ -52,7 +52,7 @@ run: build
 	  echo "== ptelab trace replay build/ls.pltrace"; \
 	  ./build/ptelab trace replay build/ls.pltrace || exit 1; \
 	  echo "== ptelab trace curve build/ls.pltrace"; \
-	  ./build/ptelab trace curve build/ls.pltrace --svg build/ls-curve.svg --csv build/ls-curve.csv || exit 1; \
+	  ./build/ptelab trace curve build/ls.pltrace --svg build/ls-curve.svg --csv build/ls-curve.csv --log-x || exit 1; \
 	  echo "fault curve plot: $(CURDIR)/build/ls-curve.svg (data: $(CURDIR)/build/ls-curve.csv)"; \
 	else \
 	  echo "valgrind is missing: no real-program trace recorded (install it: sudo apt-get install valgrind)"; \
