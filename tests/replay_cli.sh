@@ -76,7 +76,7 @@ expect 2 "TLB geometry.*'48/4'" "$ptelab" trace replay --tlb-l2 48/4 "$t"
 expect 2 "TLB geometry.*'64'" "$ptelab" trace replay --tlb-l1i 64 "$t"
 expect 2 "4k or 2m, not '1g'" "$ptelab" trace replay --pages 1g "$t"
 expect 2 'huge-page support' "$ptelab" trace replay --pages 2m "$t"
-expect 2 "fifo, lru, clock or active-inactive, not 'opt'" "$ptelab" trace replay --policy opt "$t"
+expect 2 "fifo, lru, clock, active-inactive or opt, not 'belady'" "$ptelab" trace replay --policy belady "$t"
 expect 2 'needs swap' "$ptelab" trace replay --policy lru --swap 0 "$t"
 expect 2 "not a size 'x'" "$ptelab" trace replay --swap x "$t"
 expect 2 'swap is limited to 64 GiB' "$ptelab" trace replay --swap 65G "$t"
@@ -107,6 +107,12 @@ else
   echo "note: python3 missing, --json checked by shape only"
   grep -Eq '^\{.*\}$' "$dir/r.json" || fail "json shape: $(cat "$dir/r.json")"
 fi
+# --policy opt reads the trace twice; the report names the policy
+expect 0 '^accesses: +7 ' "$ptelab" trace replay --policy opt --ram 4M --progress never "$t"
+grep -Eq '^swap \(opt\): 0 in' "$dir/out" || fail "opt report: $(cat "$dir/out")"
+grep -Eq '^page faults: +5 \(zero-fill 5' "$dir/out" || fail "opt faults: $(cat "$dir/out")"
+"$ptelab" trace replay --help | grep -Eq 'active-inactive or opt' || fail "--help lacks opt"
+
 # --progress always draws on stderr, stdout stays the report
 "$ptelab" trace replay --progress always --json "$t" >"$dir/p.json" 2>"$dir/p.err" || fail "progress always"
 cmp -s "$dir/p.json" "$dir/r.json" && fail "different machines gave the same report"

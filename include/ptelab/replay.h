@@ -24,6 +24,14 @@
 
 struct pl_proc;
 
+/* Policy OPT (swap.policy PL_RECLAIM_OPT) reads the trace twice: a first
+ * pass over cfg->lookahead numbers the references (one per 4 KiB page an
+ * access touches, M counted once) and keeps for each the index of the next
+ * reference to the same page: 8 bytes per reference, plus a hash map of
+ * the distinct pages. Above this many references the replay is refused
+ * (PL_ERANGE): 1 GiB of next-use indexes. */
+#define PL_REPLAY_OPT_MAX_REFS (UINT64_C(1) << 27)
+
 /* The block mapped on demand around an unmapped access. */
 #define PL_REPLAY_MAP_BLOCK (UINT64_C(1) << 21)
 
@@ -44,7 +52,11 @@ int pl_proc_fix_fault(struct pl_proc *p, const struct pl_fault *f, unsigned kind
 struct pl_replay_config {
     struct pl_machine_config machine; /* ram_size, levels, tlb ... (pl_machine_config_default) */
     unsigned page_shift;              /* anonymous regions' pages: 12 only for now (21 is refused) */
-    struct pl_swap_config swap;       /* the kernel's swap and reclaim (swap.h); all zero: none */
+    struct pl_swap_config swap;       /* the kernel's swap and reclaim (swap.h); all zero: none;
+                                         next_use is the replayer's own (ignored here) */
+    /* For policy OPT: a second reader of the same trace at the same
+     * position, read to its end by the first pass (NULL otherwise). */
+    struct pl_trace_reader *lookahead;
     /* Called about every progress_every accesses with the count done so
      * far (NULL: never). */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
@@ -90,7 +102,9 @@ struct pl_replay_report {
 };
 
 /* Replays the trace r (from its current position to its end) under cfg.
- * Returns 0 with *rep filled; PL_EINVAL for a bad cfg; PL_ENOMEM; or the
+ * Returns 0 with *rep filled; PL_EINVAL for a bad cfg (policy OPT without
+ * cfg->lookahead too); PL_ERANGE for OPT above PL_REPLAY_OPT_MAX_REFS
+ * references; PL_ENOMEM; or the
  * reader's error (PL_EPARSE, PL_EIO: see pl_trace_error(r)), with *rep
  * holding what was replayed before it. */
 int pl_replay_run(struct pl_trace_reader *r, const struct pl_replay_config *cfg, struct pl_replay_report *rep);

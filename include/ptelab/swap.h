@@ -14,16 +14,25 @@
 struct pl_kernel;
 struct pl_proc;
 
-/* The policies the kernel runs, by the values of enum pl_policy (OPT
- * excluded), and their names: "fifo", "lru", "clock", "active-inactive"
- * ("?" out of range). */
+/* The policies the kernel runs, by the values of enum pl_policy, and their
+ * names: "fifo", "lru", "clock", "active-inactive", "opt" ("?" out of
+ * range). OPT needs a next-use oracle (pl_swap_config.next_use). */
 enum pl_reclaim_policy {
     PL_RECLAIM_FIFO = PL_POLICY_FIFO,
     PL_RECLAIM_LRU = PL_POLICY_LRU,
     PL_RECLAIM_CLOCK = PL_POLICY_CLOCK,
     PL_RECLAIM_ACTIVE_INACTIVE = PL_POLICY_ACTIVE,
+    PL_RECLAIM_OPT = PL_POLICY_OPT,
 };
 const char *pl_reclaim_policy_name(unsigned policy);
+
+/* OPT's oracle: the position (any increasing count, e.g. a trace's
+ * reference index) of the next access process pid makes to the 4 KiB page
+ * at va after the current one; UINT64_MAX when it is never used again.
+ * pid is that of the first running process rmap finds mapping the frame
+ * (sharers of a frame map it at the same va); an oracle for a single
+ * process can ignore it. */
+typedef uint64_t pl_next_use_fn(void *ctx, int pid, uint64_t va);
 
 struct pl_swap_config {
     uint64_t slots;       /* swap device size in 4 KiB slots; 0: no swap */
@@ -33,8 +42,12 @@ struct pl_swap_config {
     /* enum pl_policy (policy.h, same rules, step by step; docs/swap.md):
      * FIFO; LRU exact over the accesses the kernel sees (every page of
      * pl_proc_read/write/fetch); CLOCK by the hardware A bits; ACTIVE
-     * (active/inactive lists by the A bits). OPT needs the future: refused. */
+     * (active/inactive lists by the A bits); OPT (Belady) evicts the page
+     * whose next use, as next_use answers, is farthest: it needs the
+     * future, so OPT without next_use is refused (PL_EINVAL). */
     unsigned policy;
+    pl_next_use_fn *next_use; /* OPT's oracle (ignored by the other policies) */
+    void *next_use_ctx;
     bool clock_skip_invalidate; /* CLOCK/active-inactive clear A without INVLPG: a demonstration of the bug */
     bool oom_killer;      /* when reclaim fails, kill the process of highest badness and retry */
 };

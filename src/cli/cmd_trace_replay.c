@@ -36,9 +36,11 @@ static const char replay_usage[] =
     "  --pages 4k|2m     page size of the anonymous regions (2m: not built yet)\n"
     "  --swap SIZE       a swap device of SIZE (K, M, G; up to 64G); 0: none\n"
     "                    (the default, unless --policy is given: then 1G)\n"
-    "  --policy P        page replacement: fifo, lru, clock (the default) or\n"
-    "                    active-inactive; lru sees only the pages the kernel\n"
-    "                    handles (faults), as replayed accesses bypass it\n"
+    "  --policy P        page replacement: fifo, lru, clock (the default),\n"
+    "                    active-inactive or opt; lru sees only the pages the\n"
+    "                    kernel handles (faults), as replayed accesses bypass it;\n"
+    "                    opt (Belady) reads the trace twice and keeps 8 bytes per\n"
+    "                    page reference (up to 2^27 references)\n"
     "  --json            the report as one JSON object\n"
     "  --progress WHEN   a progress bar on standard error: auto (when it is a\n"
     "                    terminal and the trace is long), always or never\n"
@@ -302,11 +304,11 @@ int cmd_trace_replay(int argc, char **argv)
             break;
         case 6:
             policy = -1;
-            for (unsigned j = 0; j <= PL_RECLAIM_ACTIVE_INACTIVE; j++)
+            for (unsigned j = 0; j <= PL_RECLAIM_OPT; j++)
                 if (strcmp(v, pl_reclaim_policy_name(j)) == 0)
                     policy = (int)j;
             if (policy < 0)
-                return usage_error("--policy: fifo, lru, clock or active-inactive, not", v);
+                return usage_error("--policy: fifo, lru, clock, active-inactive or opt, not", v);
             break;
         case 7:
             if (strcmp(v, "auto") == 0)
@@ -355,13 +357,37 @@ int cmd_trace_replay(int argc, char **argv)
         cfg.progress = progress_bar;
         cfg.progress_every = UINT64_C(1) << 20;
     }
+    struct pl_trace_reader *ahead = NULL;
+    if (cfg.swap.slots && cfg.swap.policy == PL_RECLAIM_OPT) {
+        if (pl_trace_header(r)->accesses > PL_REPLAY_OPT_MAX_REFS) {
+            fprintf(stderr,
+                    "ptelab trace replay: --policy opt keeps 8 bytes per reference: %" PRIu64
+                    " accesses exceed its limit of %" PRIu64 "\n",
+                    pl_trace_header(r)->accesses, PL_REPLAY_OPT_MAX_REFS);
+            pl_trace_close(r);
+            return CLI_USAGE;
+        }
+        if (pl_trace_open(path, &ahead, &err)) {
+            fprintf(stderr, "ptelab trace replay: '%s': %s\n", path, err.msg[0] ? err.msg : strerror(errno));
+            pl_trace_close(r);
+            return CLI_FAILED;
+        }
+        cfg.lookahead = ahead;
+    }
     struct pl_replay_report rep;
     rc = pl_replay_run(r, &cfg, &rep);
+    if (ahead && rc == PL_EPARSE && pl_trace_error(ahead)->msg[0])
+        err = *pl_trace_error(ahead);
+    else if (rc == PL_EPARSE)
+        err = *pl_trace_error(r);
+    pl_trace_close(ahead);
     if (bar)
         fputc('\n', stderr);
     if (rc) {
-        if (rc == PL_EPARSE) {
-            err = *pl_trace_error(r);
+        if (rc == PL_ERANGE) {
+            fprintf(stderr, "ptelab trace replay: --policy opt: more than %" PRIu64 " page references\n",
+                    PL_REPLAY_OPT_MAX_REFS);
+        } else if (rc == PL_EPARSE) {
             fprintf(stderr, "%s: byte %" PRIu64 ": %s\n", path, err.offset, err.msg);
         } else {
             fprintf(stderr, "ptelab trace replay: '%s': %s\n", path, pl_strerror(rc));

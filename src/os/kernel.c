@@ -30,7 +30,7 @@ int pl_kernel_new(struct pl_machine *m, const struct pl_kernel_config *cfg, stru
         cfg = &def;
     }
     const struct pl_swap_config *sc = &cfg->swap;
-    if (sc->policy > PL_POLICY_ACTIVE || sc->wmark_min > sc->wmark_low || sc->wmark_low > sc->wmark_high ||
+    if (sc->policy > PL_POLICY_OPT || (sc->policy == PL_POLICY_OPT && !sc->next_use) || sc->wmark_min > sc->wmark_low || sc->wmark_low > sc->wmark_high ||
         sc->slots > (UINT64_C(1) << 39))
         return PL_EINVAL;
     struct pl_kernel *k = calloc(1, sizeof *k);

@@ -55,7 +55,9 @@ struct cand {
 static int cand_cmp(const void *a, const void *b)
 {
     const struct cand *x = a, *y = b;
-    return x->stamp < y->stamp ? -1 : x->stamp > y->stamp;
+    if (x->stamp != y->stamp)
+        return x->stamp < y->stamp ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i; /* ties by frame: no dependence on qsort's order */
 }
 
 /* FIFO and LRU: the smallest stamp that can be evicted. */
@@ -74,6 +76,40 @@ static bool evict_oldest(struct pl_kernel *k, bool by_use)
     for (uint64_t j = 0; j < n && !ok; j++)
         ok = swap_out_frame(k, pa_of(s, c[j].i)) == 0;
     free(c);
+    return ok;
+}
+
+static void first_pid(void *ctx, struct pl_proc *p, uint64_t va)
+{
+    (void)va;
+    int *pid = ctx;
+    if (!*pid)
+        *pid = p->pid;
+}
+
+/* OPT: the frame whose next use, by the oracle, is farthest; frames that
+ * cannot be evicted are passed for the next farthest. */
+static bool evict_farthest(struct pl_kernel *k)
+{
+    struct swapk *s = k->swap;
+    const struct pl_swap_config *c = &k->cfg.swap;
+    struct cand *cd = malloc((s->nlru + 1) * sizeof *cd);
+    if (!cd)
+        return false;
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < s->nframes && n < s->nlru; i++) {
+        if (!(s->fr[i].flags & SF_LRU))
+            continue;
+        int pid = 0;
+        rmap_walk(k, pa_of(s, i), first_pid, &pid);
+        /* farthest first: the complement sorts ascending */
+        cd[n++] = (struct cand){~c->next_use(c->next_use_ctx, pid, s->fr[i].va), i};
+    }
+    qsort(cd, n, sizeof *cd, cand_cmp);
+    bool ok = false;
+    for (uint64_t j = 0; j < n && !ok; j++)
+        ok = swap_out_frame(k, pa_of(s, cd[j].i)) == 0;
+    free(cd);
     return ok;
 }
 
@@ -141,6 +177,8 @@ static bool evict_one(struct pl_kernel *k)
         return evict_oldest(k, true);
     case PL_POLICY_CLOCK:
         return evict_clock(k);
+    case PL_POLICY_OPT:
+        return evict_farthest(k);
     default:
         return evict_two_lists(k);
     }

@@ -15,7 +15,7 @@
 
 const char *pl_reclaim_policy_name(unsigned policy)
 {
-    static const char *const names[] = {"fifo", "lru", "clock", "active-inactive"};
+    static const char *const names[] = {"fifo", "lru", "clock", "active-inactive", "opt"};
     return policy < sizeof names / sizeof *names ? names[policy] : "?";
 }
 

@@ -1,6 +1,7 @@
 /* Trace replay (replay.h): one process, pages mapped on demand in 2 MiB
  * blocks, every access through the CPU at CPL 3; only faults leave the
  * lean loop for the kernel's own user-access path. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +55,7 @@ int pl_replay_config_check(const struct pl_replay_config *cfg, char *msg, size_t
         why = "2 MiB pages for anonymous regions need huge-page support in the kernel, not built yet";
     else if (cfg->page_shift != 12)
         why = "page size must be 4k";
-    else if (cfg->swap.slots && cfg->swap.policy > PL_RECLAIM_ACTIVE_INACTIVE)
+    else if (cfg->swap.slots && cfg->swap.policy > PL_RECLAIM_OPT)
         why = "unknown replacement policy";
     else if (cfg->swap.slots > (UINT64_C(64) << 30) >> 12)
         why = "swap is limited to 64 GiB for a replay";
@@ -118,8 +119,140 @@ static int block_add(struct block_set *s, uint64_t key)
     return 0;
 }
 
+/* A map from 4 KiB page numbers to indexes (open addressing, keys stored
+ * plus one as in block_set). */
+struct page_map {
+    uint64_t *key, *val;
+    size_t cap, n;
+};
+
+/* Returns the value slot of key, or NULL when absent. */
+static uint64_t *map_get(const struct page_map *m, uint64_t key)
+{
+    if (!m->cap)
+        return NULL;
+    for (size_t i = block_hash(key + 1, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (m->key[i] == key + 1)
+            return &m->val[i];
+        if (m->key[i] == 0)
+            return NULL;
+    }
+}
+
+/* Adds key (absent) with val. Returns 0 or PL_ENOMEM. */
+static int map_add(struct page_map *m, uint64_t key, uint64_t val)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 1024;
+        uint64_t *nk = calloc(cap, sizeof *nk), *nv = malloc(cap * sizeof *nv);
+        if (!nk || !nv) {
+            free(nk);
+            free(nv);
+            return PL_ENOMEM;
+        }
+        for (size_t j = 0; j < m->cap; j++) {
+            if (!m->key[j])
+                continue;
+            size_t i = block_hash(m->key[j], cap);
+            while (nk[i])
+                i = (i + 1) & (cap - 1);
+            nk[i] = m->key[j];
+            nv[i] = m->val[j];
+        }
+        free(m->key);
+        free(m->val);
+        m->key = nk;
+        m->val = nv;
+        m->cap = cap;
+    }
+    size_t i = block_hash(key + 1, m->cap);
+    while (m->key[i])
+        i = (i + 1) & (m->cap - 1);
+    m->key[i] = key + 1;
+    m->val[i] = val;
+    m->n++;
+    return 0;
+}
+
+/* OPT's future: next[i] is the index of the reference after reference i
+ * to the same page (UINT64_MAX: none). During the replay, map holds for
+ * each page seen its next reference after the current position. */
+struct opt_future {
+    uint64_t *next;
+    uint64_t n, cap, pos;
+    struct page_map map;
+};
+
+/* Runs body with page set to each 4 KiB page access a touches, in
+ * replay_one's order. */
+#define FOR_EACH_PAGE(a, page, body)                                       \
+    do {                                                                   \
+        uint64_t last_ = (a)->addr + ((a)->size - 1);                      \
+        if (last_ < (a)->addr)                                             \
+            last_ = UINT64_MAX;                                            \
+        for (uint64_t page = (a)->addr >> 12;; page++) {                   \
+            body;                                                          \
+            if (page == last_ >> 12)                                       \
+                break;                                                     \
+        }                                                                  \
+    } while (0)
+
+/* One reference of the first pass. Returns 0, PL_ERANGE or PL_ENOMEM. */
+static int opt_note(struct opt_future *o, uint64_t page)
+{
+    if (o->n == PL_REPLAY_OPT_MAX_REFS)
+        return PL_ERANGE;
+    if (o->n == o->cap) {
+        uint64_t cap = o->cap ? o->cap * 2 : 4096;
+        uint64_t *next = realloc(o->next, cap * sizeof *next);
+        if (!next)
+            return PL_ENOMEM;
+        o->next = next;
+        o->cap = cap;
+    }
+    uint64_t i = o->n++;
+    o->next[i] = UINT64_MAX;
+    uint64_t *last = map_get(&o->map, page);
+    if (!last)
+        return map_add(&o->map, page, i);
+    o->next[*last] = i;
+    *last = i;
+    return 0;
+}
+
+/* The first pass over the lookahead reader. Returns 0 or a PL_E* code. */
+static int opt_first_pass(struct opt_future *o, struct pl_trace_reader *r, struct pl_trace_access *buf)
+{
+    long got;
+    while ((got = pl_trace_next(r, buf, REPLAY_BATCH)) != 0) {
+        if (got < 0)
+            return (int)got;
+        for (long i = 0; i < got; i++) {
+            int rc = 0;
+            FOR_EACH_PAGE(&buf[i], page, if ((rc = opt_note(o, page)) != 0) return rc);
+        }
+    }
+    return 0;
+}
+
+/* The replay reaches the next reference, to page. */
+static inline void opt_step(struct opt_future *o, uint64_t page)
+{
+    uint64_t *v = map_get(&o->map, page);
+    assert(v && o->pos < o->n); /* both passes read the same trace */
+    *v = o->next[o->pos++];
+}
+
+static uint64_t opt_oracle(void *ctx, int pid, uint64_t va)
+{
+    (void)pid; /* one process */
+    const uint64_t *v = map_get(&((struct opt_future *)ctx)->map, va >> 12);
+    return v ? *v : UINT64_MAX;
+}
+
 /* The running replay. */
 struct replay {
+    struct opt_future *opt; /* NULL unless policy OPT */
     struct pl_kernel *k;
     struct pl_proc *p;
     struct pl_cpu *cpu;
@@ -226,6 +359,8 @@ static int replay_one(struct replay *s, const struct pl_trace_access *a)
         last = UINT64_MAX;
     s->rep->by_kind[a->kind & 3]++;
     for (;;) {
+        if (s->opt)
+            opt_step(s->opt, va >> 12);
         int rc = touch(s, va, kinds[a->kind & 3]);
         if (!rc && a->kind == PL_TRACE_MODIFY && !s->rep->killed)
             rc = touch(s, va, PL_WRITE);
@@ -283,15 +418,26 @@ int pl_replay_run(struct pl_trace_reader *r, const struct pl_replay_config *cfg,
     pl_kernel_config_default(&kc);
     kc.history = false; /* a history of every entry written would grow with the trace */
     kc.swap = cfg->swap;
+    kc.swap.next_use = NULL;
     rep->have_swap = cfg->swap.slots != 0;
-    int rc = pl_machine_new(&cfg->machine, &m);
+    struct opt_future opt = {0};
+    bool use_opt = cfg->swap.slots && cfg->swap.policy == PL_RECLAIM_OPT;
+    if (use_opt && !cfg->lookahead)
+        return PL_EINVAL;
+    struct pl_trace_access *buf = malloc(REPLAY_BATCH * sizeof *buf);
+    int rc = buf ? 0 : PL_ENOMEM;
+    if (!rc && use_opt) {
+        rc = opt_first_pass(&opt, cfg->lookahead, buf);
+        s.opt = &opt;
+        kc.swap.next_use = opt_oracle;
+        kc.swap.next_use_ctx = &opt;
+    }
+    if (!rc)
+        rc = pl_machine_new(&cfg->machine, &m);
     if (!rc)
         rc = pl_kernel_new(m, &kc, &k);
     if (!rc)
         rc = pl_proc_spawn(k, &s.p) ? PL_ENOMEM : 0;
-    struct pl_trace_access *buf = rc ? NULL : malloc(REPLAY_BATCH * sizeof *buf);
-    if (!rc && !buf)
-        rc = PL_ENOMEM;
     if (rc)
         goto out;
     s.k = k;
@@ -330,6 +476,9 @@ int pl_replay_run(struct pl_trace_reader *r, const struct pl_replay_config *cfg,
     split_cycles(rep, pl_cpu_cost(s.cpu));
 out:
     free(buf);
+    free(opt.next);
+    free(opt.map.key);
+    free(opt.map.val);
     free(s.blocks.slot);
     if (k)
         pl_kernel_free(k);
