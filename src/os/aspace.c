@@ -112,7 +112,7 @@ int pl_sys_munmap(struct pl_proc *p, uint64_t addr, uint64_t len)
     return rc < 0 ? -ENOMEM : 0;
 }
 
-int pl_sys_mprotect(struct pl_proc *p, uint64_t addr, uint64_t len, unsigned prot)
+int aspace_protect(struct pl_proc *p, uint64_t addr, uint64_t len, unsigned prot, int key)
 {
     int rc = syscall_enter(p);
     if (rc < 0)
@@ -124,18 +124,31 @@ int pl_sys_mprotect(struct pl_proc *p, uint64_t addr, uint64_t len, unsigned pro
         return 0;
     if (addr >= top || len > top - addr)
         return -ENOMEM;
+    if (key != PL_PKEY_KEEP && !pkey_allocated(p, key))
+        return -EINVAL;
     uint64_t end = addr + page_round_up(len);
-    rc = pl_vma_protect(p->vmas, addr, end, prot);
+    rc = key == PL_PKEY_KEEP ? pl_vma_protect(p->vmas, addr, end, prot)
+                             : pl_vma_protect_pkey(p->vmas, addr, end, prot, (uint8_t)key);
     if (rc < 0)
         return rc == PL_EFAULT || rc == PL_ENOMEM ? -ENOMEM : -EINVAL;
     /* Shared pages take the new rights at once; private pages gain write
-     * access from their write fault, which decides between copy and reuse. */
+     * access from their write fault, which decides between copy and reuse.
+     * A new key applies to every page at once. */
     for (const struct pl_vma *v = pl_vma_first_in(p->vmas, addr, end); v && v->start < end;
          v = pl_vma_next(p->vmas, v)) {
         uint64_t s = v->start > addr ? v->start : addr, e = v->end < end ? v->end : end;
-        pmap_protect(&p->pmap, s, e, prot, v->flags & PL_MAP_SHARED, PL_WHY_MPROTECT);
+        bool shared = v->flags & PL_MAP_SHARED;
+        if (key == PL_PKEY_KEEP)
+            pmap_protect(&p->pmap, s, e, prot, shared, PL_WHY_MPROTECT);
+        else
+            pmap_protect_key(&p->pmap, s, e, prot, (unsigned)key, shared, PL_WHY_MPROTECT);
     }
     return 0;
+}
+
+int pl_sys_mprotect(struct pl_proc *p, uint64_t addr, uint64_t len, unsigned prot)
+{
+    return aspace_protect(p, addr, len, prot, PL_PKEY_KEEP);
 }
 
 void aspace_clear(struct pl_proc *p, unsigned why)

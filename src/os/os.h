@@ -101,6 +101,13 @@ struct ioremap_area {
     uint8_t memtype;
 };
 
+/* os/aspace: mprotect and pkey_mprotect. key PL_PKEY_KEEP (-1, as in
+ * Linux) keeps every page's key; any other key must be allocated (-EINVAL).
+ * Returns 0 or a negative errno. */
+#define PL_PKEY_KEEP (-1)
+int aspace_protect(struct pl_proc *p, uint64_t addr, uint64_t len, unsigned prot, int key);
+/* os/pkey: true when p has allocated key. */
+bool pkey_allocated(const struct pl_proc *p, int key);
 /* os/aspace: removes every region and page of p (exit, exec). */
 void aspace_clear(struct pl_proc *p, unsigned why);
 /* os/fault: handles a fault p took; 0 when the access may be retried, else

@@ -20,7 +20,7 @@ static bool pke_on(const struct pl_kernel *k) { return pl_cpu_regs(k->cpu)->cr4 
  * arch_max_pkey()). */
 static int max_pkey(const struct pl_kernel *k) { return pke_on(k) ? (int)PL_VMA_PKEYS : 1; }
 
-static bool key_allocated(const struct pl_proc *p, int key)
+bool pkey_allocated(const struct pl_proc *p, int key)
 {
     return key >= 0 && key < max_pkey(p->k) && (p->pkeys >> key & 1);
 }
@@ -73,7 +73,7 @@ int pl_sys_pkey_free(struct pl_proc *p, int key)
         return rc;
     /* Linux's mm_pkey_free accepts key 0 and then hands it out again; we
      * refuse it: key 0 is the key of every page nobody gave a key. */
-    if (key == 0 || !key_allocated(p, key))
+    if (key == 0 || !pkey_allocated(p, key))
         return -EINVAL;
     p->pkeys &= (uint16_t)~(1u << key);
     return 0;
@@ -81,32 +81,7 @@ int pl_sys_pkey_free(struct pl_proc *p, int key)
 
 int pl_sys_pkey_mprotect(struct pl_proc *p, uint64_t addr, uint64_t len, unsigned prot, int key)
 {
-    if (key == -1)
-        return pl_sys_mprotect(p, addr, len, prot);
-    int rc = syscall_enter(p);
-    if (rc < 0)
-        return rc;
-    uint64_t top = p->k->user_top;
-    if (addr % PAGE || (prot & ~PL_PROT_MASK))
-        return -EINVAL;
-    if (len == 0)
-        return 0;
-    if (addr >= top || len > top - addr)
-        return -ENOMEM;
-    if (!key_allocated(p, key))
-        return -EINVAL;
-    uint64_t end = addr + ((len + PAGE - 1) & ~(PAGE - 1));
-    rc = pl_vma_protect_pkey(p->vmas, addr, end, prot, (uint8_t)key);
-    if (rc < 0)
-        return rc == PL_EFAULT || rc == PL_ENOMEM ? -ENOMEM : -EINVAL;
-    /* As mprotect: shared pages take the rights at once, private pages gain
-     * write access from their write fault. Every page takes the key now. */
-    for (const struct pl_vma *v = pl_vma_first_in(p->vmas, addr, end); v && v->start < end;
-         v = pl_vma_next(p->vmas, v)) {
-        uint64_t s = v->start > addr ? v->start : addr, e = v->end < end ? v->end : end;
-        pmap_protect_key(&p->pmap, s, e, prot, (unsigned)key, v->flags & PL_MAP_SHARED, PL_WHY_MPROTECT);
-    }
-    return 0;
+    return aspace_protect(p, addr, len, prot, key);
 }
 
 /* The instruction runs as p at CPL 3: no kernel entry is counted. */
