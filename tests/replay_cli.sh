@@ -6,27 +6,8 @@
 # 'record': records `ls /` under valgrind and replays it (exit 77, meson's
 # "skip", when valgrind is not installed).
 set -u
-ptelab=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-mode=${2:-}
-dir=$(mktemp -d /tmp/ptelab-replay-cli.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-failures=0
-
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-
-# expect STATUS PATTERN CMD...: runs CMD, checks its exit status and that
-# its stdout+stderr match the grep -E PATTERN.
-expect() {
-  want=$1 pattern=$2
-  shift 2
-  "$@" >"$dir/out" 2>&1
-  got=$?
-  [ "$got" = "$want" ] || fail "'$*' exited $got, expected $want: $(cat "$dir/out")"
-  grep -Eq -- "$pattern" "$dir/out" || fail "'$*' output does not match '$pattern': $(cat "$dir/out")"
-}
+. "$(dirname "$0")/cli_lib.sh"
+cli_setup replay-cli "$1" "${2:-}"
 
 # json_get FILE KEY.PATH: prints the value at the dotted path, or fails.
 json_get() {
