@@ -108,6 +108,10 @@ void ldevice_register(lua_State *L);
 /* Pushes nil, the errno's name ("EINVAL") and its number; returns 3. err
  * is positive or negative. */
 int push_errno(lua_State *L, int err);
+/* Add methods to every process / every machine: modules beyond the core
+ * (pkeys, swap, devices) extend the method tables the core registered. */
+void add_proc_methods(lua_State *L, const luaL_Reg *methods);
+void add_machine_methods(lua_State *L, const luaL_Reg *methods);
 /* Pushes a signal's report: {addr, code, kind, error_code, pkey}. */
 void push_siginfo(lua_State *L, const struct pl_siginfo *si);
 const char *errno_name(int err);

@@ -239,15 +239,6 @@ static const luaL_Reg proc_methods[] = {
 
 void ldevice_register(lua_State *L)
 {
-    luaL_getmetatable(L, LMACHINE_MT);
-    lua_getfield(L, -1, "__index");
-    luaL_setfuncs(L, machine_methods, 0);
-    lua_pop(L, 2);
-    /* process methods: the table that is upvalue 1 of the process __index */
-    luaL_getmetatable(L, LPROC_MT);
-    lua_getfield(L, -1, "__index");
-    const char *uv = lua_getupvalue(L, -1, 1);
-    luaL_argcheck(L, uv && lua_istable(L, -1), 1, "process methods not registered");
-    luaL_setfuncs(L, proc_methods, 0);
-    lua_pop(L, 3);
+    add_machine_methods(L, machine_methods);
+    add_proc_methods(L, proc_methods);
 }

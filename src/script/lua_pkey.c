@@ -272,14 +272,7 @@ static const luaL_Reg sandbox_methods[] = {
 
 void lpkey_register(lua_State *L)
 {
-    /* The process methods live in the table that is upvalue 1 of the
-     * process metatable's __index. */
-    luaL_getmetatable(L, LPROC_MT);
-    lua_getfield(L, -1, "__index");
-    const char *uv = lua_getupvalue(L, -1, 1);
-    luaL_argcheck(L, uv && lua_istable(L, -1), 1, "process methods not registered");
-    luaL_setfuncs(L, pkey_proc_methods, 0);
-    lua_pop(L, 3);
+    add_proc_methods(L, pkey_proc_methods);
 
     luaL_newmetatable(L, LSANDBOX_MT);
     luaL_newlib(L, sandbox_methods);

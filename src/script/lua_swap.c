@@ -119,18 +119,6 @@ static const luaL_Reg swap_machine_methods[] = {
 
 void lswap_register(lua_State *L)
 {
-    /* process methods: the table that is upvalue 1 of the process
-     * metatable's __index (as lua_pkey.c) */
-    luaL_getmetatable(L, LPROC_MT);
-    lua_getfield(L, -1, "__index");
-    const char *uv = lua_getupvalue(L, -1, 1);
-    luaL_argcheck(L, uv && lua_istable(L, -1), 1, "process methods not registered");
-    luaL_setfuncs(L, swap_proc_methods, 0);
-    lua_pop(L, 3);
-    /* machine methods: the machine metatable's __index table */
-    luaL_getmetatable(L, LMACHINE_MT);
-    lua_getfield(L, -1, "__index");
-    luaL_argcheck(L, lua_istable(L, -1), 1, "machine methods not registered");
-    luaL_setfuncs(L, swap_machine_methods, 0);
-    lua_pop(L, 2);
+    add_proc_methods(L, swap_proc_methods);
+    add_machine_methods(L, swap_machine_methods);
 }

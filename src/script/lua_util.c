@@ -177,3 +177,25 @@ void push_siginfo(lua_State *L, const struct pl_siginfo *si)
     lua_pushinteger(L, si->pkey);
     lua_setfield(L, -2, "pkey");
 }
+
+/* The process methods are the table that is upvalue 1 of the process
+ * metatable's __index function. */
+void add_proc_methods(lua_State *L, const luaL_Reg *methods)
+{
+    luaL_getmetatable(L, LPROC_MT);
+    lua_getfield(L, -1, "__index");
+    const char *uv = lua_getupvalue(L, -1, 1);
+    luaL_argcheck(L, uv && lua_istable(L, -1), 1, "process methods not registered");
+    luaL_setfuncs(L, methods, 0);
+    lua_pop(L, 3);
+}
+
+/* The machine methods are the machine metatable's __index table. */
+void add_machine_methods(lua_State *L, const luaL_Reg *methods)
+{
+    luaL_getmetatable(L, LMACHINE_MT);
+    lua_getfield(L, -1, "__index");
+    luaL_argcheck(L, lua_istable(L, -1), 1, "machine methods not registered");
+    luaL_setfuncs(L, methods, 0);
+    lua_pop(L, 2);
+}
