@@ -73,6 +73,9 @@ Test(cache, wb_hit_after_miss)
     cr_assert(dirty);
     /* RAM is coherent: the physmem already holds the value */
     cr_assert_eq(pl_physmem_read64(mem, 0x1008), 0x1122334455667788);
+    pl_cache_reset_stats(cache);
+    cr_assert_eq(st()->hits + st()->misses + st()->cycles, 0, "counters reset");
+    cr_assert(pl_cache_probe(cache, 0x1000, &dirty), "resetting counters keeps the lines");
 }
 
 Test(cache, lru_eviction_order_and_writeback)

@@ -16,6 +16,7 @@ Test(block, blocks_round_trip_and_cost)
     struct pl_cost_model cost = pl_cost_model_default();
     struct pl_block *b = pl_block_new(4, &cost);
     cr_assert_not_null(b);
+    cr_assert_eq(pl_block_count(b), 4);
     uint8_t in[PL_BLOCK_SIZE], out[PL_BLOCK_SIZE];
     memset(out, 0xAA, sizeof out);
     cr_assert_eq(pl_block_read(b, 2, out), 0);
