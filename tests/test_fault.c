@@ -434,8 +434,11 @@ Test(fault, fetch_from_an_executable_page)
     map_fixed(p, X, PG, RW | PL_PROT_EXEC, ANON);
     cr_assert_eq(pl_proc_write(p, X + 4, "\xC3", 1), 0);
     uint8_t b = 0;
+    const struct pl_cache_stats *cs = pl_cache_stats(m->cache);
+    uint64_t lookups = cs->hits + cs->misses;
     cr_assert_eq(pl_proc_fetch(p, X + 4, &b), 0);
     cr_assert_eq(b, 0xC3);
+    cr_assert_eq(cs->hits + cs->misses, lookups + 1, "a fetch goes through the cache as a load does");
     cr_assert_eq(pte(p, X) & E_XD, 0);
     cr_assert_eq(pl_proc_fetch(p, X + 5, NULL), 0);
 }

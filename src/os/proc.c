@@ -270,9 +270,11 @@ int pl_proc_fetch(struct pl_proc *p, uint64_t va, uint8_t *byte)
         return -ESRCH;
     struct pl_translation t;
     int rc = user_access(p, va, PL_FETCH, &t);
-    if (rc == 0 && byte)
-        *byte = pl_physmem_read8(p->k->mem, t.pa);
-    return rc;
+    if (rc < 0 || !byte)
+        return rc;
+    /* through the memory system, as loads are */
+    rc = pl_cache_read_block(p->k->m->cache, t.pa, byte, 1, t.memtype);
+    return rc == 0 ? 0 : rc == PL_EINVAL ? -EINVAL : -EFAULT;
 }
 
 int pl_proc_clflush(struct pl_proc *p, uint64_t va)
