@@ -396,10 +396,10 @@ static uint64_t entry_at(uint64_t root, uint64_t va, int level)
  * the loaded address space can have entries. */
 static void check_tlb(void)
 {
-    struct pl_tlb *t = pl_cpu_tlb(W.k->cpu);
+    struct pl_tlb *t = pl_cpu_tlb(kcpu(W.k));
     for (int s = 0; s < MAXP; s++) {
         struct mproc *mp = &W.procs[s];
-        if (!mp->used || (!W.mk->pcid && W.k->current != mp->p))
+        if (!mp->used || (!W.mk->pcid && W.k->this->mm != &mp->p->pmap))
             continue;
         uint16_t pcid = mp->p->pmap.pcid;
         uint64_t root = mp->p->pmap.root;

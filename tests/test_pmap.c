@@ -81,7 +81,7 @@ static uint64_t flushes_full(void) { return pl_kernel_stats(k)->tlb_flush_full; 
 
 static bool tlb_has(uint64_t va, uint16_t pcid)
 {
-    struct pl_tlb *t = pl_cpu_tlb(k->cpu);
+    struct pl_tlb *t = pl_cpu_tlb(kcpu(k));
     return pl_tlb_probe(t, PL_TLB_L1D, va, pcid, NULL) || pl_tlb_probe(t, PL_TLB_L2, va, pcid, NULL);
 }
 
@@ -356,7 +356,7 @@ Test(pmap, removal_invalidates_the_page_and_the_walk_caches)
     struct pl_proc *p = spawn_mapped(X, 2 * PG, RW);
     struct pmap *pm = &p->pmap;
     touch(p, X, 2 * PG);
-    struct pl_tlb *t = pl_cpu_tlb(k->cpu);
+    struct pl_tlb *t = pl_cpu_tlb(kcpu(k));
     cr_assert(pl_tlb_psc_probe(t, 2, X, pm->pcid, NULL, NULL), "the walk cached the PDE");
     uint64_t pages = flushes_pages();
     pmap_remove(pm, X, X + PG, PL_WHY_MUNMAP);
@@ -384,7 +384,7 @@ Test(pmap, many_pages_flush_the_address_space_once)
     cr_assert_eq(flushes_full(), full);
     /* 34: the whole PCID at once */
     pages = flushes_pages();
-    const struct pl_tlb_stats *ts = pl_tlb_stats(pl_cpu_tlb(k->cpu));
+    const struct pl_tlb_stats *ts = pl_tlb_stats(pl_cpu_tlb(kcpu(k)));
     uint64_t ctx = ts->inval[PL_INV_INVPCID_CONTEXT];
     pmap_remove(pm, X + 33 * PG, X + 67 * PG, PL_WHY_MUNMAP);
     cr_assert_eq(flushes_pages(), pages);
@@ -405,9 +405,9 @@ Test(pmap, unloaded_address_space_with_pcids)
     cr_assert_neq(pcid_a, 0);
     struct pl_proc *b = spawn_mapped(X, PG, RW);
     touch(b, X, PG);
-    cr_assert_eq(k->current, b);
+    cr_assert_eq(k->this->mm, &b->pmap);
     cr_assert(tlb_has(X, pcid_a), "A's entry outlived the switch");
-    const struct pl_tlb_stats *ts = pl_tlb_stats(pl_cpu_tlb(k->cpu));
+    const struct pl_tlb_stats *ts = pl_tlb_stats(pl_cpu_tlb(kcpu(k)));
     uint64_t inv0 = ts->inval[PL_INV_INVPCID_ADDR], invlpg = ts->inval[PL_INV_INVLPG];
     uint64_t pages = flushes_pages();
     pmap_protect(&a->pmap, X, X + PG, RO, false, PL_WHY_MPROTECT);
@@ -430,19 +430,19 @@ Test(pmap_machine, unloaded_address_space_without_pcids)
     touch(b, X, PG);
     cr_assert_eq(a->pmap.pcid, 0);
     struct pl_tlb_entry e;
-    cr_assert(pl_tlb_probe(pl_cpu_tlb(k->cpu), PL_TLB_L1D, X, 0, &e));
+    cr_assert(pl_tlb_probe(pl_cpu_tlb(kcpu(k)), PL_TLB_L1D, X, 0, &e));
     cr_assert_eq(e.frame, leaf(&b->pmap, X) & PTE_ADDR_MASK, "only B's translation is cached");
     uint64_t pages = flushes_pages(), full = flushes_full();
     pmap_protect(&a->pmap, X, X + PG, RO, false, PL_WHY_MPROTECT);
     pmap_remove(&a->pmap, X, X + PG, PL_WHY_MUNMAP);
     cr_assert_eq(flushes_pages(), pages);
     cr_assert_eq(flushes_full(), full);
-    cr_assert(pl_tlb_probe(pl_cpu_tlb(k->cpu), PL_TLB_L1D, X, 0, &e), "B's entry stays");
+    cr_assert(pl_tlb_probe(pl_cpu_tlb(kcpu(k)), PL_TLB_L1D, X, 0, &e), "B's entry stays");
     /* a removal in the loaded one is invalidated with INVLPG */
-    uint64_t invlpg = pl_tlb_stats(pl_cpu_tlb(k->cpu))->inval[PL_INV_INVLPG];
+    uint64_t invlpg = pl_tlb_stats(pl_cpu_tlb(kcpu(k)))->inval[PL_INV_INVLPG];
     pmap_remove(&b->pmap, X, X + PG, PL_WHY_MUNMAP);
     cr_assert_gt(flushes_pages(), pages);
-    cr_assert_gt(pl_tlb_stats(pl_cpu_tlb(k->cpu))->inval[PL_INV_INVLPG], invlpg);
+    cr_assert_gt(pl_tlb_stats(pl_cpu_tlb(kcpu(k)))->inval[PL_INV_INVLPG], invlpg);
     cr_assert_not(tlb_has(X, 0));
     assert_consistent();
 }

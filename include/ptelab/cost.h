@@ -47,8 +47,11 @@ struct pl_cost_model {
     uint32_t disk_read;  /* 200000: ~50-100 us, an NVMe SSD 4K random read at ~3 GHz */
     uint32_t disk_write; /* 100000: ~30 us, a 4K write into the SSD's write cache */
 
-    /* Room for the costs of later modules, added here when they arrive:
-     * IPI delivery. */
+    /* Inter-processor interrupts (os/shootdown, docs/smp.md). An IPI round
+     * trip of 1-2 us is typical for x86 servers; these split it. */
+    uint32_t ipi_send;    /* 300: writing the x2APIC ICR, per target */
+    uint32_t ipi_latency; /* 1500: from the send to the target's interrupt, and from its ack back */
+    uint32_t ipi_handle;  /* 700: interrupt entry, the handler's bookkeeping and IRET; flushes not included */
 };
 
 /* The defaults documented above, as an initialiser. */
@@ -59,7 +62,8 @@ struct pl_cost_model {
         .wrpkru = 24, .rdpkru = 1,                                                                  \
         .syscall = 150, .fault_handler = 800, .page_zero = 250, .page_copy = 500,                   \
         .cache_hit = 4, .mem_access = 200, .device_access = 1000, .cache_flush = 100, .fence = 30,   \
-        .disk_read = 200000, .disk_write = 100000,                                                  \
+        .disk_read = 200000, .disk_write = 100000, .ipi_send = 300, .ipi_latency = 1500,              \
+        .ipi_handle = 700,                                                                          \
     }
 
 /* Returns the default cost model. */

@@ -99,13 +99,34 @@ struct pl_kernel_stats {
     uint64_t tlb_flush_full;   /* whole-PCID flushes issued by pmap */
     uint64_t pt_pages;         /* user page-table pages live now */
     uint64_t cycles;           /* simulated kernel cycles (handlers, syscalls, zeroing, copies) */
+    /* TLB shootdown (os/shootdown, docs/smp.md) */
+    uint64_t shootdowns;       /* rounds of IPIs, one per operation (per page: naive protocol) */
+    uint64_t ipis_sent;
+    uint64_t lazy_skipped;     /* CPUs in the mask left out: lazy TLB, no tables freed */
+    uint64_t wait_cycles;      /* the initiators' cycles between the last IPI sent and the last ack */
+    uint64_t stale_violations; /* accesses through a translation that should have gone (thread.h) */
 };
+
+/* How the kernel shoots down translations on other CPUs. Only CORRECT is
+ * right; NAIVE is right and slow (the bench's comparison); the others are
+ * deliberately broken, for the stale-translation detector's tests. */
+enum pl_shootdown_protocol {
+    PL_SHOOTDOWN_CORRECT = 0, /* IPIs to the mask, one round per operation, wait, then free */
+    PL_SHOOTDOWN_NAIVE,       /* IPIs to every CPU, one round per page */
+    PL_SHOOTDOWN_NO_WAIT,     /* does not wait for the acknowledgements */
+    PL_SHOOTDOWN_SKIP_CPU,    /* leaves the highest-numbered target out of every round */
+    PL_SHOOTDOWN_EARLY_FREE,  /* frees frames before the acknowledgements arrive */
+    PL_SHOOTDOWN_COUNT
+};
+const char *pl_shootdown_name(unsigned protocol);
 
 struct pl_kernel_config {
     bool history;          /* record every entry write (struct pl_pte_write) */
     size_t history_limit;  /* keep at most this many, oldest dropped; 0 = no limit */
     unsigned signal_retry_limit; /* a handler that keeps returning RETRY without a fix: kill after this many */
     struct pl_swap_config swap;  /* swap, reclaim, OOM killer (swap.h); all off when zero */
+    uint64_t sched_seed;         /* the scheduler's generator (thread.h); 0: the machine's seed */
+    unsigned shootdown;          /* enum pl_shootdown_protocol */
 };
 
 struct pl_kernel;

@@ -33,7 +33,7 @@ int syscall_enter(struct pl_proc *p)
     struct pl_kernel *k = p->k;
     k->stats.syscalls++;
     kernel_charge(k, k->m->config.cost.syscall);
-    kernel_switch_to(k, p);
+    kernel_switch_to(k, proc_caller(p));
     kernel_enter(k);
     return 0;
 }

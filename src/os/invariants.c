@@ -258,6 +258,58 @@ static void check_frames(struct checker *c)
              (unsigned long long)c->k->stats.pt_pages);
 }
 
+/* Each CPU's loaded address space belongs to a live process and has the
+ * CPU in its mask; each mask holds exactly the CPUs that have it loaded; a
+ * CPU runs only live threads of that address space, pinned to it; outside a
+ * call, no thread waits for the kernel. */
+static void check_cpus(struct checker *c)
+{
+    const struct pl_kernel *k = c->k;
+    uint64_t masks[PL_MACHINE_MAX_CPUS] = {0}; /* by CPU: the bits every mm claims for it */
+    for (int pid = 1; pid <= k->nprocs; pid++) {
+        const struct pl_proc *p = k->procs[pid - 1];
+        if (!p)
+            continue;
+        if (p->state != PL_PROC_RUNNING && p->pmap.cpumask) {
+            fail(c, "pid %d ended, yet its address space is loaded on CPUs %#llx", pid,
+                        (unsigned long long)p->pmap.cpumask);
+            return;
+        }
+        for (unsigned i = 0; i < k->m->ncpus; i++)
+            if (p->pmap.cpumask >> i & 1)
+                masks[i]++;
+    }
+    for (unsigned i = 0; i < k->m->ncpus; i++) {
+        const struct percpu *cpu = &k->cpus[i];
+        if (cpu->blocked && !k->waiting) {
+            fail(c, "CPU %u waits for the kernel, yet no call holds it", i);
+            return;
+        }
+        if (!cpu->mm) {
+            if (masks[i] || cpu->curr) {
+                fail(c, "CPU %u runs the kernel's address space, yet is in %llu masks or runs tid %d", i,
+                            (unsigned long long)masks[i], cpu->curr ? cpu->curr->tid : 0);
+                return;
+            }
+            continue;
+        }
+        const struct pl_proc *owner = k->procs[cpu->mm->pid - 1];
+        if (!owner || &owner->pmap != cpu->mm || !(cpu->mm->cpumask >> i & 1) || masks[i] != 1) {
+            fail(c, "CPU %u: its address space (pid %d) is not live, or the masks disagree", i, cpu->mm->pid);
+            return;
+        }
+        if (cpu->curr && (!cpu->curr->alive || cpu->curr->cpu != i || &cpu->curr->p->pmap != cpu->mm)) {
+            fail(c, "CPU %u runs tid %d, which is dead, pinned elsewhere or of another address space", i,
+                        cpu->curr->tid);
+            return;
+        }
+        if (cpu->lazy == (cpu->curr != NULL)) {
+            fail(c, "CPU %u: lazy is %d with tid %d loaded", i, cpu->lazy, cpu->curr ? cpu->curr->tid : 0);
+            return;
+        }
+    }
+}
+
 int pl_kernel_check(struct pl_kernel *k, char *msg, size_t msglen)
 {
     struct checker c = {.k = k, .msg = msg, .msglen = msglen};
@@ -295,6 +347,8 @@ int pl_kernel_check(struct pl_kernel *k, char *msg, size_t msglen)
         check_ioremap(&c);
     if (!c.failed)
         check_swap(&c, any_process);
+    if (!c.failed)
+        check_cpus(&c);
     if (!c.failed && !any_process && !k->shm_list) {
         struct pl_frame_stats st;
         pl_frame_stats_read(k->frames, &st);

@@ -86,7 +86,7 @@ static int kernel_translate(struct pl_kernel *k, uint64_t va, unsigned kind, str
 {
     kernel_enter(k);
     struct pl_fault f;
-    return pl_cpu_translate(k->cpu, va, kind, t, &f) ? 0 : PL_EFAULT;
+    return pl_cpu_translate(kcpu(k), va, kind, t, &f) ? 0 : PL_EFAULT;
 }
 
 int pl_kernel_read(struct pl_kernel *k, uint64_t va, unsigned width, uint64_t *value)

@@ -38,7 +38,14 @@ int pl_kernel_new(struct pl_machine *m, const struct pl_kernel_config *cfg, stru
         return PL_ENOMEM;
     k->m = m;
     k->mem = m->mem;
-    k->cpu = m->cpu[0];
+    k->cpus = calloc(m->ncpus, sizeof *k->cpus);
+    if (!k->cpus) {
+        free(k);
+        return PL_ENOMEM;
+    }
+    for (unsigned i = 0; i < m->ncpus; i++)
+        k->cpus[i] = (struct percpu){.cpu = m->cpu[i], .id = i};
+    k->this = &k->cpus[0];
     k->cfg = *cfg;
     k->levels = (int)m->config.levels;
     k->user_top = k->levels == 5 ? PL_USER_TOP_5 : PL_USER_TOP_4;
@@ -46,13 +53,15 @@ int pl_kernel_new(struct pl_machine *m, const struct pl_kernel_config *cfg, stru
     history_init(&k->history, cfg->history, cfg->history_limit);
     k->frames = pl_frame_allocator_new(m->mem, PL_KERNEL_RESERVED_LOW, m->config.ram_size - PL_KERNEL_RESERVED_LOW);
     int rc = k->frames ? pmap_boot_kernel(k) : PL_ENOMEM;
-    if (rc == 0) {
-        kernel_enter(k);
-        for (unsigned i = 0; i < m->ncpus && rc == 0; i++)
-            rc = pl_cpu_write_pat(m->cpu[i], PL_KERNEL_PAT);
-    }
     if (rc == 0)
-        rc = pl_cpu_write_cr3(k->cpu, k->kernel_root);
+        rc = sched_init(k);
+    for (unsigned i = 0; i < m->ncpus && rc == 0; i++) {
+        /* every CPU starts in the kernel's own address space */
+        pl_cpu_set_cpl(m->cpu[i], 0);
+        rc = pl_cpu_write_pat(m->cpu[i], PL_KERNEL_PAT);
+        if (rc == 0)
+            rc = pl_cpu_write_cr3(m->cpu[i], k->kernel_root);
+    }
     if (rc == 0)
         rc = swap_init(k);
     if (rc < 0) {
@@ -80,8 +89,10 @@ void pl_kernel_free(struct pl_kernel *k)
     while (k->shm_list)
         shm_destroy(k->shm_list);
     swap_fini(k);
+    sched_fini(k);
     pl_frame_allocator_free(k->frames);
     history_fini(&k->history);
+    free(k->cpus);
     free(k);
 }
 
@@ -111,39 +122,114 @@ struct pl_proc *pl_kernel_next_proc(const struct pl_kernel *k, const struct pl_p
     return NULL;
 }
 
-void kernel_charge(struct pl_kernel *k, uint64_t cycles) { k->stats.cycles += cycles; }
-
-void kernel_enter(struct pl_kernel *k) { pl_cpu_set_cpl(k->cpu, 0); }
-void kernel_leave(struct pl_kernel *k) { pl_cpu_set_cpl(k->cpu, 3); }
-
-/* With PCIDs, a process keeps its PCID's TLB entries across switches (CR3
- * bit 63), except on the first load after another process used that PCID.
- * PKRU is per thread (one per process here): saved from the CPU when its
- * process is switched out, loaded when it is switched in, and written only
- * when it differs, as Linux's switch_fpu_finish does. The kernel's own
- * address space keeps whatever PKRU was loaded: keys guard user pages only. */
-void kernel_switch_to(struct pl_kernel *k, struct pl_proc *p)
+void kernel_charge(struct pl_kernel *k, uint64_t cycles)
 {
-    if (k->current == p)
+    k->stats.cycles += cycles;
+    k->this->clock += cycles;
+}
+
+void kernel_enter(struct pl_kernel *k) { pl_cpu_set_cpl(kcpu(k), 0); }
+void kernel_leave(struct pl_kernel *k) { pl_cpu_set_cpl(kcpu(k), 3); }
+
+/* Moves the executing CPU's PKRU into its current thread, and t's into the
+ * CPU, written only when it differs, as Linux's switch_fpu_finish does. The
+ * kernel's own context keeps whatever PKRU was loaded: keys guard user
+ * pages only. */
+static void switch_pkru(struct pl_kernel *k, struct pl_thread *t)
+{
+    struct percpu *c = k->this;
+    if (!(pl_cpu_regs(c->cpu)->cr4 & PL_CR4_PKE))
         return;
-    unsigned cpl = pl_cpu_regs(k->cpu)->cpl;
-    pl_cpu_set_cpl(k->cpu, 0);
-    if (pl_cpu_regs(k->cpu)->cr4 & PL_CR4_PKE) {
-        if (k->current)
-            k->current->pkru = pl_cpu_regs(k->cpu)->pkru;
-        if (p && p->pkru != pl_cpu_regs(k->cpu)->pkru)
-            pl_cpu_write_pkru(k->cpu, p->pkru);
-    }
-    uint64_t cr3 = p ? p->pmap.root : k->kernel_root;
-    if (p && p->pmap.pcid) {
-        cr3 |= p->pmap.pcid;
-        if (k->pcid_owner[p->pmap.pcid] == p->pid)
+    if (c->curr)
+        c->curr->pkru = pl_cpu_regs(c->cpu)->pkru;
+    if (t && t->pkru != pl_cpu_regs(c->cpu)->pkru)
+        pl_cpu_write_pkru(c->cpu, t->pkru);
+}
+
+/* Loads pm (NULL: the kernel's own address space) into CR3 of the executing
+ * CPU. With PCIDs, an address space keeps its PCID's TLB entries across
+ * switches (CR3 bit 63) when this CPU loaded that PCID last for it and has
+ * seen every shootdown of it since (its tlb_gen): the CPU was out of the
+ * address space's mask meanwhile, so no IPI told it. Returns true when the
+ * load flushed the PCID. */
+static bool load_mm(struct pl_kernel *k, struct pmap *pm)
+{
+    struct percpu *c = k->this;
+    if (c->mm)
+        c->mm->cpumask &= ~(UINT64_C(1) << c->id);
+    uint64_t cr3 = pm ? pm->root : k->kernel_root;
+    bool flush = true;
+    if (pm && pm->pcid) {
+        cr3 |= pm->pcid;
+        if (c->pcid_owner[pm->pcid] == pm->pid && c->pcid_gen[pm->pcid] == pm->tlb_gen) {
             cr3 |= PL_CR3_NOFLUSH;
-        k->pcid_owner[p->pmap.pcid] = p->pid;
+            flush = false;
+        }
+        c->pcid_owner[pm->pcid] = pm->pid;
     }
-    int rc = pl_cpu_write_cr3(k->cpu, cr3);
+    if (pm) {
+        /* in the mask before the load: a shootdown either reaches this CPU
+         * or happened before its generation was read */
+        pm->cpumask |= UINT64_C(1) << c->id;
+        c->pcid_gen[pm->pcid] = pm->tlb_gen;
+    }
+    int rc = pl_cpu_write_cr3(c->cpu, cr3);
     (void)rc;
-    pl_cpu_set_cpl(k->cpu, cpl);
-    k->current = p;
+    c->mm = pm;
     k->stats.context_switches++;
+    return flush;
+}
+
+void kernel_switch_to(struct pl_kernel *k, struct pl_thread *t)
+{
+    struct percpu *c = k->this = &k->cpus[t->cpu];
+    if (c->curr == t && !c->lazy)
+        return;
+    unsigned cpl = pl_cpu_regs(c->cpu)->cpl;
+    pl_cpu_set_cpl(c->cpu, 0);
+    switch_pkru(k, t);
+    struct pmap *pm = &t->p->pmap;
+    bool flushed = false;
+    if (c->mm != pm) {
+        flushed = load_mm(k, pm);
+    } else if (c->pcid_gen[pm->pcid] != pm->tlb_gen) {
+        /* back from lazy mode (or another thread of the same process)
+         * after a shootdown that skipped this CPU: flush the PCID now */
+        if (pl_cpu_regs(c->cpu)->cr4 & PL_CR4_PCIDE)
+            pl_cpu_invpcid(c->cpu, 1, pm->pcid, 0);
+        else
+            pl_cpu_write_cr3(c->cpu, pl_cpu_regs(c->cpu)->cr3);
+        c->pcid_gen[pm->pcid] = pm->tlb_gen;
+        flushed = true;
+    }
+    pl_cpu_set_cpl(c->cpu, cpl);
+    if (c->curr != t)
+        smp_event(k, PL_EV_SWITCH, t->tid, 0, flushed);
+    c->curr = t;
+    c->lazy = false;
+}
+
+void kernel_go_idle(struct pl_kernel *k)
+{
+    struct percpu *c = k->this;
+    if (!c->curr)
+        return;
+    switch_pkru(k, NULL);
+    c->curr = NULL;
+    c->lazy = c->mm != NULL;
+    smp_event(k, PL_EV_IDLE, 0, 0, c->lazy);
+}
+
+void kernel_leave_mm(struct pl_kernel *k)
+{
+    struct percpu *c = k->this;
+    if (c->curr)
+        kernel_go_idle(k);
+    if (!c->mm)
+        return;
+    unsigned cpl = pl_cpu_regs(c->cpu)->cpl;
+    pl_cpu_set_cpl(c->cpu, 0);
+    load_mm(k, NULL);
+    pl_cpu_set_cpl(c->cpu, cpl);
+    c->lazy = false;
 }

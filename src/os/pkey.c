@@ -14,7 +14,7 @@
 
 #define PAGE PL_VMA_PAGE_SIZE
 
-static bool pke_on(const struct pl_kernel *k) { return pl_cpu_regs(k->cpu)->cr4 & PL_CR4_PKE; }
+static bool pke_on(const struct pl_kernel *k) { return pl_cpu_regs(kcpu(k))->cr4 & PL_CR4_PKE; }
 
 /* Keys the machine has: 16 with PKE, else only key 0 (Linux's
  * arch_max_pkey()). */
@@ -25,23 +25,30 @@ bool pkey_allocated(const struct pl_proc *p, int key)
     return key >= 0 && key < max_pkey(p->k) && (p->pkeys >> key & 1);
 }
 
-uint32_t pkey_proc_pkru(const struct pl_proc *p)
+/* True when t's context is loaded on its CPU, so its PKRU is the CPU's. */
+static bool loaded(const struct pl_thread *t)
 {
-    return p->k->current == p && pke_on(p->k) ? pl_cpu_regs(p->k->cpu)->pkru : p->pkru;
+    const struct percpu *c = &t->p->k->cpus[t->cpu];
+    return c->curr == t && pke_on(t->p->k);
 }
 
-/* Sets p's PKRU, in the CPU when p is loaded there. */
-static void set_pkru(struct pl_proc *p, uint32_t value)
+uint32_t pkey_thread_pkru(const struct pl_thread *t)
 {
-    p->pkru = value;
-    if (p->k->current == p && pke_on(p->k))
-        pl_cpu_write_pkru(p->k->cpu, value);
+    return loaded(t) ? pl_cpu_regs(t->p->k->cpus[t->cpu].cpu)->pkru : t->pkru;
+}
+
+/* Sets t's PKRU, in its CPU when t is loaded there. */
+static void set_pkru(struct pl_thread *t, uint32_t value)
+{
+    t->pkru = value;
+    if (loaded(t))
+        pl_cpu_write_pkru(t->p->k->cpus[t->cpu].cpu, value);
 }
 
 void pkey_proc_init(struct pl_proc *p)
 {
     p->pkeys = 1;
-    set_pkru(p, PL_PKRU_INIT);
+    set_pkru(p->threads, PL_PKRU_INIT);
 }
 
 uint16_t pl_proc_pkeys(const struct pl_proc *p) { return p->pkeys; }
@@ -60,7 +67,9 @@ int pl_sys_pkey_alloc(struct pl_proc *p, unsigned flags, unsigned access_rights)
         uint32_t bits = PL_PKRU_AD(key) | PL_PKRU_WD(key);
         uint32_t want = ((access_rights & PL_PKEY_DISABLE_ACCESS) ? PL_PKRU_AD(key) : 0) |
                         ((access_rights & PL_PKEY_DISABLE_WRITE) ? PL_PKRU_WD(key) : 0);
-        set_pkru(p, (pkey_proc_pkru(p) & ~bits) | want);
+        /* the calling thread's rights only, as Linux's pkey_alloc */
+        struct pl_thread *t = proc_caller(p);
+        set_pkru(t, (pkey_thread_pkru(t) & ~bits) | want);
         return key;
     }
     return -ENOSPC;
@@ -90,13 +99,14 @@ int pl_proc_wrpkru(struct pl_proc *p, uint32_t value)
     if (p->state != PL_PROC_RUNNING)
         return -ESRCH;
     struct pl_kernel *k = p->k;
-    kernel_switch_to(k, p);
+    struct pl_thread *t = proc_caller(p);
+    kernel_switch_to(k, t);
     kernel_leave(k);
-    int rc = pl_cpu_write_pkru(k->cpu, value);
+    int rc = pl_cpu_write_pkru(kcpu(k), value);
     kernel_enter(k);
     if (rc < 0)
         return -EINVAL;
-    p->pkru = value;
+    t->pkru = value;
     return 0;
 }
 
@@ -105,9 +115,9 @@ int pl_proc_rdpkru(struct pl_proc *p, uint32_t *value)
     if (p->state != PL_PROC_RUNNING)
         return -ESRCH;
     struct pl_kernel *k = p->k;
-    kernel_switch_to(k, p);
+    kernel_switch_to(k, proc_caller(p));
     kernel_leave(k);
-    int rc = pl_cpu_read_pkru(k->cpu, value);
+    int rc = pl_cpu_read_pkru(kcpu(k), value);
     kernel_enter(k);
     return rc < 0 ? -EINVAL : 0;
 }
@@ -119,9 +129,9 @@ static int kernel_user_write(struct pl_proc *p, uint64_t va, uint64_t *pa, struc
     struct pl_kernel *k = p->k;
     for (unsigned fixes = 0;; fixes++) {
         struct pl_fault f;
-        pl_cpu_set_ac(k->cpu, true);
-        bool ok = pl_cpu_access(k->cpu, va, PL_WRITE, pa, &f);
-        pl_cpu_set_ac(k->cpu, false);
+        pl_cpu_set_ac(kcpu(k), true);
+        bool ok = pl_cpu_access(kcpu(k), va, PL_WRITE, pa, &f);
+        pl_cpu_set_ac(kcpu(k), false);
         if (ok)
             return 0;
         /* A fault from a kernel copy that the handler cannot fix is not a

@@ -6,6 +6,7 @@
 
 #include "hw/pte.h"
 #include "os/os.h"
+#include "os/shootdown.h"
 #include "os/swapk.h"
 #include "ptelab/cpu.h"
 #include "ptelab/error.h"
@@ -29,17 +30,21 @@
  * than a flush per page (Linux's tlb_single_page_flush_ceiling, 33). */
 #define FLUSH_CEILING 33
 
-/* Invalidations and frame releases an operation owes. Frames are released
- * only after the invalidations, so no TLB entry ever points at a freed
- * frame. */
+/* Invalidations and frame releases an operation owes. Frames and page-table
+ * pages are released only after the invalidations on every CPU (one
+ * shootdown round, os/shootdown), so no TLB or paging-structure cache entry
+ * ever points at a freed frame. */
 struct flush {
     struct pmap *pm;
     unsigned n;
     bool all;
+    bool freed_tables; /* lazy CPUs must hear of it: their walks may use the tables */
+    uint64_t changed;  /* entries written that need the invalidations */
     uint64_t va[FLUSH_CEILING];
-    uint64_t *release; /* frames whose mapping was removed */
+    uint64_t *release; /* frames whose mapping was removed; TABLE_TAG: a page-table page */
     size_t nrelease, release_cap;
 };
+#define TABLE_TAG UINT64_C(1)
 
 static uint64_t *table_ptr(const struct pl_kernel *k, uint64_t pa)
 {
@@ -62,20 +67,27 @@ static bool needs_flush(uint64_t old, uint64_t new)
     return lowered || other;
 }
 
+static void flush_commit(struct flush *fl);
+static void flush_rounds(struct flush *fl);
+static void release_all(struct flush *fl);
+static void drop_mapping(struct pl_kernel *k, uint64_t pa);
+
 static void flush_add(struct flush *fl, uint64_t va)
 {
     if (fl->all)
         return;
-    if (fl->n == FLUSH_CEILING)
-        fl->all = true;
-    else
-        fl->va[fl->n++] = va;
+    if (fl->n == FLUSH_CEILING) {
+        if (fl->pm->k->cfg.shootdown != PL_SHOOTDOWN_NAIVE) {
+            fl->all = true;
+            return;
+        }
+        flush_rounds(fl); /* the naive protocol: a round per page, however many */
+    }
+    fl->va[fl->n++] = va;
 }
 
-static void flush_commit(struct flush *fl);
-static void drop_mapping(struct pl_kernel *k, uint64_t pa);
-
-/* Queues the release of a frame whose mapping was removed. */
+/* Queues the release of a frame whose mapping was removed (or, tagged, of a
+ * page-table page). */
 static void flush_release(struct flush *fl, uint64_t pa)
 {
     if (fl->nrelease == fl->release_cap) {
@@ -84,7 +96,10 @@ static void flush_release(struct flush *fl, uint64_t pa)
         if (!r) {
             /* No room to defer: invalidate what is queued, then release. */
             flush_commit(fl);
-            drop_mapping(fl->pm->k, pa);
+            fl->release = &pa;
+            fl->nrelease = 1;
+            release_all(fl);
+            fl->release = NULL;
             return;
         }
         fl->release = r;
@@ -122,42 +137,103 @@ static void take_mapping(struct pl_kernel *k, uint64_t pa)
     pl_frame_meta(k->frames, pa)->mapcount++;
 }
 
-/* Performs the invalidations, then the releases. Without PCIDs an address
- * space that is not loaded has nothing in the TLB: its entries left when
- * its CR3 was replaced. */
-static void flush_commit(struct flush *fl)
+static void release_all(struct flush *fl)
+{
+    struct pl_kernel *k = fl->pm->k;
+    if (fl->nrelease)
+        smp_event(k, PL_EV_RELEASE, 0, 0, fl->nrelease);
+    for (size_t i = 0; i < fl->nrelease; i++) {
+        uint64_t pa = fl->release[i];
+        if (pa & TABLE_TAG) {
+            int rc = pl_frame_free(k->frames, pa & ~TABLE_TAG);
+            assert(rc == 0);
+            (void)rc;
+        } else {
+            drop_mapping(k, pa);
+        }
+    }
+    fl->nrelease = 0;
+}
+
+/* Invalidates va[0..n) (all: the whole PCID) of pm on the executing CPU.
+ * Without PCIDs an address space that is not loaded has nothing in the TLB:
+ * its entries left when its CR3 was replaced. */
+static void flush_local(struct pmap *pm, const uint64_t *va, unsigned n, bool all)
+{
+    struct pl_kernel *k = pm->k;
+    struct percpu *c = k->this;
+    struct pl_cpu *cpu = c->cpu;
+    bool loaded = c->mm == pm;
+    bool pcide = pl_cpu_regs(cpu)->cr4 & PL_CR4_PCIDE;
+    if (!loaded && !pcide)
+        return;
+    unsigned cpl = pl_cpu_regs(cpu)->cpl;
+    pl_cpu_set_cpl(cpu, 0);
+    if (all) {
+        k->stats.tlb_flush_full++;
+        if (pcide)
+            pl_cpu_invpcid(cpu, 1, pm->pcid, 0);
+        else
+            pl_cpu_write_cr3(cpu, pl_cpu_regs(cpu)->cr3);
+    } else {
+        for (unsigned i = 0; i < n; i++) {
+            k->stats.tlb_flush_pages++;
+            if (loaded)
+                pl_cpu_invlpg(cpu, va[i]);
+            else
+                pl_cpu_invpcid(cpu, 0, pm->pcid, va[i]);
+        }
+    }
+    pl_cpu_set_cpl(cpu, cpl);
+    if (loaded || c->pcid_owner[pm->pcid] == pm->pid)
+        c->pcid_gen[pm->pcid] = pm->tlb_gen;
+    smp_event(k, PL_EV_FLUSH, 0, all ? 0 : va[0], all ? 0 : n);
+}
+
+/* One round: a new generation, the local invalidation, the other CPUs'. */
+static void round_of(struct flush *fl, const uint64_t *va, unsigned n, bool all)
 {
     struct pmap *pm = fl->pm;
-    struct pl_kernel *k = pm->k;
-    struct pl_cpu *cpu = k->cpu;
-    bool loaded = k->current && &k->current->pmap == pm;
-    bool pcide = pl_cpu_regs(cpu)->cr4 & PL_CR4_PCIDE;
-    if ((fl->n || fl->all) && (loaded || pcide)) {
-        unsigned cpl = pl_cpu_regs(cpu)->cpl;
-        pl_cpu_set_cpl(cpu, 0);
-        if (fl->all) {
-            k->stats.tlb_flush_full++;
-            if (pcide)
-                pl_cpu_invpcid(cpu, 1, pm->pcid, 0);
-            else
-                pl_cpu_write_cr3(cpu, pl_cpu_regs(cpu)->cr3);
-        } else {
-            for (unsigned i = 0; i < fl->n; i++) {
-                k->stats.tlb_flush_pages++;
-                if (loaded)
-                    pl_cpu_invlpg(cpu, fl->va[i]);
-                else
-                    pl_cpu_invpcid(cpu, 0, pm->pcid, fl->va[i]);
-            }
-        }
-        pl_cpu_set_cpl(cpu, cpl);
+    if (fl->changed) {
+        smp_event(pm->k, PL_EV_PTE, 0, n ? va[0] : 0, fl->changed);
+        fl->changed = 0;
     }
-    for (size_t i = 0; i < fl->nrelease; i++)
-        drop_mapping(k, fl->release[i]);
-    free(fl->release);
-    fl->release = NULL;
+    pm->tlb_gen++;
+    pm->changer = (int8_t)pm->k->this->id;
+    flush_local(pm, va, n, all);
+    struct shootdown_req *req = shootdown_send(pm->k, pm, va, n, all, fl->freed_tables);
+    if (shootdown_frees_early(pm->k))
+        release_all(fl);
+    shootdown_wait(pm->k, req);
+}
+
+/* The rounds the queued invalidations need: one (correct protocol), or one
+ * per page (naive). */
+static void flush_rounds(struct flush *fl)
+{
+    if (fl->n || fl->all) {
+        if (fl->pm->k->cfg.shootdown == PL_SHOOTDOWN_NAIVE && !fl->all)
+            for (unsigned i = 0; i < fl->n; i++)
+                round_of(fl, &fl->va[i], 1, false);
+        else
+            round_of(fl, fl->va, fl->n, fl->all);
+    } else if (fl->freed_tables) {
+        /* no leaf went, yet lazy CPUs may hold the tables in their
+         * paging-structure caches */
+        round_of(fl, NULL, 0, true);
+    }
     fl->n = 0;
     fl->all = false;
+    fl->freed_tables = false;
+}
+
+/* Performs the invalidations, then the releases. */
+static void flush_commit(struct flush *fl)
+{
+    flush_rounds(fl);
+    release_all(fl);
+    free(fl->release);
+    fl->release = NULL;
     fl->nrelease = fl->release_cap = 0;
 }
 
@@ -173,8 +249,10 @@ static void store(struct pl_kernel *k, int pid, uint64_t table_pa, unsigned inde
         history_add(&k->history, (struct pl_pte_write){.entry_pa = table_pa + 8 * index, .old = old, .new = new,
                                                         .va = va, .pid = pid, .level = (uint8_t)level,
                                                         .why = (uint8_t)why});
-    if (fl && needs_flush(old, new))
+    if (fl && needs_flush(old, new)) {
+        fl->changed++;
         flush_add(fl, va);
+    }
 }
 
 /* A zeroed table page, materialised so that stores into it cannot fail. */
@@ -212,7 +290,7 @@ static uint64_t user_leaf(const struct pl_kernel *k, uint64_t pa, unsigned prot,
     uint64_t e = pa | PTE_P | PTE_US | key;
     if (prot & PL_PROT_WRITE)
         e |= PTE_RW;
-    if (!(prot & PL_PROT_EXEC) && pl_cpu_mmu(k->cpu)->nxe)
+    if (!(prot & PL_PROT_EXEC) && pl_cpu_mmu(kcpu(k))->nxe)
         e |= PTE_XD;
     return e;
 }
@@ -253,7 +331,7 @@ int pmap_boot_kernel(struct pl_kernel *k)
     }
     /* The direct map: 1G leaves where RAM covers an aligned gigabyte and the
      * CPU has 1G pages, 2M leaves elsewhere. */
-    bool gb = pl_cpu_mmu(k->cpu)->gbpages;
+    bool gb = pl_cpu_mmu(kcpu(k))->gbpages;
     uint64_t ram = k->m->config.ram_size;
     for (uint64_t pa = 0; pa < ram;) {
         int leaf = gb && pa % entry_span(3) == 0 && ram - pa >= entry_span(3) ? 3 : 2;
@@ -357,9 +435,8 @@ static void visit_range(struct pmap *pm, struct range_op *op, uint64_t table, in
              * paging-structure caches with them. A table that never held a
              * leaf was never cached. */
             store(k, pm->pid, table, i, level, va, 0, PL_WHY_TABLE_FREE, NULL);
-            int rc = pl_frame_free(k->frames, child);
-            assert(rc == 0);
-            (void)rc;
+            flush_release(op->fl, child | TABLE_TAG);
+            op->fl->freed_tables = true;
             pm->pt_pages--;
             k->stats.pt_pages--;
         }
@@ -402,6 +479,10 @@ void pmap_destroy(struct pmap *pm)
 {
     pmap_remove(pm, 0, pm->k->user_top, PL_WHY_EXIT);
     assert(pm->pt_pages == 0 && pm->resident == 0);
+    /* no CPU may hold the root in CR3 when it is freed */
+    if (pm->k->this->mm == pm)
+        kernel_leave_mm(pm->k);
+    shootdown_leave_mm(pm->k, pm);
     int rc = pl_frame_free(pm->k->frames, pm->root);
     assert(rc == 0);
     (void)rc;
@@ -520,7 +601,7 @@ int pmap_enter_key(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, uns
 
 int pmap_memtype_bits(const struct pl_kernel *k, unsigned memtype, uint64_t *bits)
 {
-    uint64_t pat = pl_cpu_regs(k->cpu)->pat;
+    uint64_t pat = pl_cpu_regs(kcpu(k))->pat;
     for (unsigned i = 0; i < 8; i++)
         if (((pat >> (8 * i)) & 0xFF) == memtype) {
             *bits = (i & 4 ? PTE_PAT4K : 0) | (i & 2 ? PTE_PCD : 0) | (i & 1 ? PTE_PWT : 0);
@@ -531,7 +612,7 @@ int pmap_memtype_bits(const struct pl_kernel *k, unsigned memtype, uint64_t *bit
 
 unsigned pmap_leaf_memtype(const struct pl_kernel *k, uint64_t entry, int level)
 {
-    return (unsigned)(pl_cpu_regs(k->cpu)->pat >> (8 * pte_pat_index(entry, level))) & 0xFF;
+    return (unsigned)(pl_cpu_regs(kcpu(k))->pat >> (8 * pte_pat_index(entry, level))) & 0xFF;
 }
 
 int pmap_enter_memtype(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned pkey, unsigned memtype,
@@ -581,7 +662,7 @@ int pmap_kernel_enter(struct pl_kernel *k, uint64_t va, uint64_t pa, unsigned me
         return rc;
     /* Global where the CPUs have PGE: one INVLPG then drops it from every
      * PCID when it goes (pmap_kernel_remove). */
-    uint64_t g = pl_cpu_regs(k->cpu)->cr4 & PL_CR4_PGE ? PTE_G : 0;
+    uint64_t g = pl_cpu_regs(kcpu(k))->cr4 & PL_CR4_PGE ? PTE_G : 0;
     assert(!(table_ptr(k, table)[pte_index(va, 1)] & PTE_P) && "ioremap over a mapped kernel page");
     store(k, 0, table, pte_index(va, 1), 1, va, pa | PTE_P | PTE_RW | PTE_XD | PTE_A | PTE_D | g | mt, why, NULL);
     return 0;
@@ -589,7 +670,7 @@ int pmap_kernel_enter(struct pl_kernel *k, uint64_t va, uint64_t pa, unsigned me
 
 void pmap_kernel_remove(struct pl_kernel *k, uint64_t va, uint64_t len, unsigned why)
 {
-    struct pl_cpu *cpu = k->cpu;
+    struct pl_cpu *cpu = kcpu(k);
     bool global = pl_cpu_regs(cpu)->cr4 & PL_CR4_PGE;
     unsigned cpl = pl_cpu_regs(cpu)->cpl;
     pl_cpu_set_cpl(cpu, 0);
@@ -613,6 +694,8 @@ void pmap_kernel_remove(struct pl_kernel *k, uint64_t va, uint64_t len, unsigned
         k->stats.tlb_flush_full++;
     }
     pl_cpu_set_cpl(cpu, cpl);
+    /* every other CPU may hold them: one round that flushes everything */
+    shootdown_wait(k, shootdown_send(k, NULL, NULL, 0, true, false));
 }
 
 uint64_t pmap_kernel_entry(const struct pl_kernel *k, uint64_t va)

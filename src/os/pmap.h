@@ -31,6 +31,9 @@ struct pmap {
     uint64_t pt_pages; /* tables below the root in the user half */
     uint64_t resident; /* leaves mapping a frame */
     uint64_t swapped;  /* leaves holding a swap entry (docs/swap.md) */
+    uint64_t cpumask;  /* CPUs with it in CR3, running or lazy (os/shootdown) */
+    uint64_t tlb_gen;  /* shootdown generation: one more per round of invalidations */
+    int8_t changer;    /* the CPU that last changed its entries with an invalidation, -1 none */
 };
 
 /* What a user leaf says about a page. */

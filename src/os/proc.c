@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "os/os.h"
+#include "os/shootdown.h"
 #include "os/swapk.h"
 #include "ptelab/cpu.h"
 #include "ptelab/error.h"
@@ -21,34 +22,48 @@ const char *pl_sig_code_name(unsigned code)
     return code < sizeof names / sizeof names[0] ? names[code] : "?";
 }
 
-/* A process struct with a fresh address space, in the table. */
-static int proc_new(struct pl_kernel *k, struct pl_proc **out)
+int kernel_new_id(struct pl_kernel *k)
 {
     if (k->nprocs == k->procs_cap) {
         int cap = k->procs_cap ? 2 * k->procs_cap : 16;
         struct pl_proc **procs = realloc(k->procs, (size_t)cap * sizeof *procs);
         if (!procs)
-            return -ENOMEM;
+            return 0;
         k->procs = procs;
         k->procs_cap = cap;
     }
+    k->procs[k->nprocs++] = NULL;
+    return k->nprocs;
+}
+
+/* A process struct with a fresh address space and its main thread (tid =
+ * pid, on CPU 0), in the table. */
+static int proc_new(struct pl_kernel *k, struct pl_proc **out)
+{
     struct pl_proc *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
     p->vmas = pl_vma_set_new();
-    int pid = k->nprocs + 1;
-    bool pcide = pl_cpu_regs(k->cpu)->cr4 & PL_CR4_PCIDE;
+    int pid = p->vmas ? kernel_new_id(k) : 0;
+    bool pcide = pl_cpu_regs(kcpu(k))->cr4 & PL_CR4_PCIDE;
     uint16_t pcid = pcide ? (uint16_t)((pid - 1) % 4095 + 1) : 0;
-    if (!p->vmas || pmap_create(&p->pmap, k, pid, pcid) < 0) {
+    struct pl_thread *main_thread;
+    p->k = k;
+    p->pid = pid;
+    if (!pid || pmap_create(&p->pmap, k, pid, pcid) < 0) {
         pl_vma_set_free(p->vmas);
         free(p);
         return -ENOMEM;
     }
-    p->k = k;
-    p->pid = pid;
+    if (sched_thread_new(p, 0, pid, &main_thread) < 0) {
+        pmap_destroy(&p->pmap);
+        pl_vma_set_free(p->vmas);
+        free(p);
+        return -ENOMEM;
+    }
     p->state = PL_PROC_RUNNING;
     pkey_proc_init(p);
-    k->procs[k->nprocs++] = p;
+    k->procs[pid - 1] = p;
     *out = p;
     return 0;
 }
@@ -96,7 +111,7 @@ int pl_proc_fork(struct pl_proc *parent, struct pl_proc **out)
     }
     child->sig_fn = parent->sig_fn;
     child->sig_ctx = parent->sig_ctx;
-    child->pkru = pkey_proc_pkru(parent);
+    child->threads->pkru = pkey_thread_pkru(proc_caller(parent)); /* the forking thread's */
     child->pkeys = parent->pkeys;
     child->oom_adj = parent->oom_adj; /* inherited, as on Linux */
     child->stats.resident = child->pmap.resident;
@@ -113,8 +128,10 @@ static void proc_teardown(struct pl_proc *p, enum pl_proc_state state, int statu
     p->state = state;
     p->status = status;
     kernel_enter(k);
-    if (k->current == p)
-        kernel_switch_to(k, NULL);
+    for (struct pl_thread *t = p->threads; t; t = t->next_in_proc)
+        sched_thread_end(t);
+    if (k->this->mm == &p->pmap)
+        kernel_leave_mm(k);
     aspace_clear(p, PL_WHY_EXIT);
     pmap_destroy(&p->pmap);
     pl_vma_set_free(p->vmas);
@@ -134,6 +151,7 @@ void pl_proc_reap(struct pl_proc *p)
     if (p->state == PL_PROC_RUNNING)
         return;
     p->k->procs[p->pid - 1] = NULL;
+    sched_threads_free(p);
     free(p);
 }
 
@@ -142,6 +160,9 @@ int pl_proc_exec(struct pl_proc *p)
     if (p->state != PL_PROC_RUNNING)
         return -ESRCH;
     kernel_enter(p->k);
+    /* one thread goes on (Linux's de_thread): the main one here */
+    for (struct pl_thread *t = p->threads->next_in_proc; t; t = t->next_in_proc)
+        sched_thread_end(t);
     aspace_clear(p, PL_WHY_EXEC);
     pkey_proc_init(p);
     p->stats.resident = p->stats.pt_pages = 0;
@@ -177,24 +198,35 @@ void proc_kill(struct pl_proc *p, const struct pl_siginfo *si)
     proc_teardown(p, PL_PROC_KILLED, 128 + 11);
 }
 
-/* One access of the process at CPL 3: translate, and let the kernel fix
- * faults until it succeeds or a signal ends it. Returns 0 with *pa, or
- * -EFAULT. */
+/* One access of the process's calling thread at CPL 3 on its CPU:
+ * translate, and let the kernel fix faults until it succeeds or a signal
+ * ends it. Returns 0 with *t, -EFAULT, or -EAGAIN when it faulted while
+ * another CPU's call holds the kernel (the scheduler retries it later). */
 static int user_access(struct pl_proc *p, uint64_t va, unsigned kind, struct pl_translation *t)
 {
     struct pl_kernel *k = p->k;
+    struct pl_thread *th = proc_caller(p);
     unsigned retries = 0, fixes = 0;
     for (;;) {
-        kernel_switch_to(k, p);
+        kernel_switch_to(k, th);
+        if (k->this->nipis && !k->waiting)
+            shootdown_handle_ipis(k, false); /* interrupts that arrived by now come first */
         kernel_leave(k);
         struct pl_fault f;
-        bool ok = pl_cpu_translate(k->cpu, va, kind, t, &f);
+        bool ok = pl_cpu_translate(kcpu(k), va, kind, t, &f);
         kernel_enter(k);
         if (ok) {
             if (k->swap)
                 reclaim_note_access(k, t->pa);
+            if (k->log) {
+                smp_event(k, PL_EV_ACCESS, th->tid, va, t->pa);
+                stale_check(k, th, va, kind, t->pa);
+            }
             return 0;
         }
+        smp_event(k, PL_EV_FAULT, th->tid, va, f.error_code);
+        if (k->waiting)
+            return -EAGAIN;
         struct pl_siginfo si;
         int code = fault_handle(p, &f, kind, &si);
         if (code == 0) {

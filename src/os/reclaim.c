@@ -190,14 +190,14 @@ uint64_t pl_kernel_reclaim(struct pl_kernel *k, uint64_t n)
     if (!s || !s->dev || s->reclaiming)
         return 0;
     s->reclaiming = true;
-    unsigned cpl = pl_cpu_regs(k->cpu)->cpl;
+    unsigned cpl = pl_cpu_regs(kcpu(k))->cpl;
     kernel_enter(k);
     uint64_t done = 0;
     while (done < n && evict_one(k))
         done++;
     if (done < n)
         s->st.reclaim_failures++;
-    pl_cpu_set_cpl(k->cpu, cpl);
+    pl_cpu_set_cpl(kcpu(k), cpl);
     s->reclaiming = false;
     return done;
 }
