@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "os/os.h"
 #include "os_fixture.h"
 #include "ptelab/cpu.h"
 #include "ptelab/pkey.h"
@@ -282,6 +283,36 @@ Test(smp, touching_freed_memory_is_a_fault_not_a_crash)
     assert_consistent();
 }
 
+Test(smp, migration_shoots_down_and_keeps_contents)
+{
+    boot_smp(3, PL_SHOOTDOWN_CORRECT, 1);
+    struct pl_thread *t[3];
+    struct pl_proc *p = spread(3, 1, t);
+    uint64_t v = 0x1234567890ABCDEF;
+    cr_assert_eq(pl_thread_write(t[0], X + 8, &v, 8), 0);
+    for (unsigned c = 1; c < 3; c++)
+        read_word(t[c], X);
+    struct pmap_page before;
+    pmap_lookup(&p->pmap, X, &before);
+    uint64_t to, ipis = ks()->ipis_sent;
+    cr_assert_eq(pl_proc_migrate(p, X + 100, &to), 0);
+    cr_assert_neq(to, before.pa);
+    cr_assert_eq(ks()->ipis_sent, ipis + 2, "CPUs 1 and 2 cached the old frame");
+    cr_assert_eq(ks()->migrations, 1);
+    struct pmap_page after;
+    pmap_lookup(&p->pmap, X, &after);
+    cr_assert_eq(after.pa, to);
+    cr_assert_eq(after.prot, before.prot);
+    cr_assert_eq(pl_frame_meta(pl_kernel_frames(k), before.pa)->refcount, 0, "the old frame is free");
+    for (unsigned c = 0; c < 3; c++)
+        cr_assert_eq(read_word(t[c], X + 8), v, "cpu %u reads the moved contents", c);
+    struct pl_proc *child;
+    cr_assert_eq(pl_proc_fork(p, &child), 0);
+    cr_assert_eq(pl_proc_migrate(p, X, NULL), -EBUSY, "shared with the child");
+    cr_assert_eq(pl_proc_migrate(p, X + PG, NULL), -EFAULT, "nothing there");
+    cr_assert_eq(violations(), 0);
+}
+
 /* The broken protocols. CPU 1 reads X in a loop queued before the munmap;
  * a CPU's clock runs behind the initiator's, so its reads come before the
  * IPI reaches it: during the wait (EARLY_FREE), or after the call returned
@@ -403,6 +434,8 @@ static uint64_t run_random(uint64_t seed, unsigned protocol)
                 op.kind = PL_OP_MUNMAP;
                 op.va &= ~(PG - 1);
                 op.len = PG;
+            } else if (r < 19 && rand() % 2) {
+                op.kind = PL_OP_MIGRATE;
             } else if (r < 19) {
                 op.kind = PL_OP_MMAP;
                 op.va &= ~(PG - 1);

@@ -60,7 +60,8 @@
     X(PL_WHY_IOUNMAP, "iounmap")                                         \
     X(PL_WHY_SWAP_OUT, "swap-out")         /* os/swap: entry -> slot */  \
     X(PL_WHY_SWAP_IN, "swap-in")           /* fault: page read back */   \
-    X(PL_WHY_AGE, "age")                   /* reclaim cleared A */
+    X(PL_WHY_AGE, "age")                   /* reclaim cleared A */      \
+    X(PL_WHY_MIGRATE, "migrate")           /* page moved to a new frame */
 
 enum pl_why {
 #define PL_WHY_ENUM(name, text) name,
@@ -105,6 +106,7 @@ struct pl_kernel_stats {
     uint64_t lazy_skipped;     /* CPUs in the mask left out: lazy TLB, no tables freed */
     uint64_t wait_cycles;      /* the initiators' cycles between the last IPI sent and the last ack */
     uint64_t stale_violations; /* accesses through a translation that should have gone (thread.h) */
+    uint64_t migrations;       /* pages moved to another frame (pl_proc_migrate) */
 };
 
 /* How the kernel shoots down translations on other CPUs. Only CORRECT is

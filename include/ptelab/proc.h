@@ -113,6 +113,15 @@ int pl_proc_write(struct pl_proc *p, uint64_t va, const void *buf, size_t len);
 /* An instruction fetch of one byte at va (the byte in *byte if not NULL). */
 int pl_proc_fetch(struct pl_proc *p, uint64_t va, uint8_t *byte);
 
+/* Page migration (as compaction or NUMA balancing do): the kernel moves
+ * the private page at va to a new frame: contents, rights, key, accessed
+ * and dirty state kept; the old frame is freed once no CPU translates to it.
+ * The new frame goes to *new_pa when not NULL. Returns 0; -EFAULT when no
+ * frame is present at va; -EBUSY when the frame is not a private
+ * anonymous page of p alone (shared after fork, shared memory, a device);
+ * -ENOMEM; -ESRCH when p is not running. */
+int pl_proc_migrate(struct pl_proc *p, uint64_t va, uint64_t *new_pa);
+
 /* Visits the process's present leaf entries in the user half in address
  * order: va of the page, level of the leaf, entry address and value. */
 typedef void pl_pte_visit_fn(void *ctx, uint64_t va, int level, uint64_t entry_pa, uint64_t entry);

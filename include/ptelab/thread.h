@@ -83,6 +83,7 @@ enum pl_op_kind {
     PL_OP_MUNMAP,   /* va, len */
     PL_OP_MPROTECT, /* va, len, prot */
     PL_OP_SLEEP,    /* go idle for one step of this CPU */
+    PL_OP_MIGRATE,  /* the page at va moves to a new frame (pl_proc_migrate) */
     PL_OP_COUNT
 };
 struct pl_thread_op {

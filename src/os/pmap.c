@@ -818,6 +818,21 @@ uint64_t pmap_swap_out(struct pmap *pm, uint64_t va, uint64_t slot)
     return old;
 }
 
+void pmap_move(struct pmap *pm, uint64_t va, uint64_t new_pa)
+{
+    uint64_t table;
+    leaf_table(pm, va, false, &table);
+    assert(table);
+    unsigned index = pte_index(va, 1);
+    uint64_t old = table_ptr(pm->k, table)[index];
+    assert(old & PTE_P);
+    take_mapping(pm->k, new_pa);
+    struct flush fl = {.pm = pm};
+    store(pm->k, pm->pid, table, index, 1, va, (old & ~PTE_ADDR_MASK) | new_pa, PL_WHY_MIGRATE, &fl);
+    flush_release(&fl, old & PTE_ADDR_MASK);
+    flush_commit(&fl);
+}
+
 unsigned pmap_test_young(struct pmap *pm, uint64_t va, bool clear, bool skip_invalidate)
 {
     uint64_t table;

@@ -119,6 +119,12 @@ uint64_t pmap_swap_out(struct pmap *pm, uint64_t va, uint64_t slot);
 #define PMAP_YOUNG 1u
 #define PMAP_DIRTY 2u
 unsigned pmap_test_young(struct pmap *pm, uint64_t va, bool clear, bool skip_invalidate);
+/* Page migration: the present 4K leaf at va maps new_pa instead, every
+ * other bit kept (rights, key, A, D, memory type); the old frame's
+ * translations are shot down before its mapping is dropped. The caller
+ * copied the contents and holds a reference on new_pa, which the leaf
+ * takes one of its own on. */
+void pmap_move(struct pmap *pm, uint64_t va, uint64_t new_pa);
 /* Visits the swap-entry leaves: fn(ctx, va, 1, entry address, entry). */
 void pmap_foreach_swap(const struct pmap *pm, pl_pte_visit_fn *fn, void *ctx);
 /* Decodes a user leaf entry (for views and the checker). */

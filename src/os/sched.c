@@ -162,7 +162,10 @@ static struct pl_thread *pick(struct pl_kernel *k, struct percpu *c)
     return cur;
 }
 
-static bool is_call(unsigned kind) { return kind == PL_OP_MMAP || kind == PL_OP_MUNMAP || kind == PL_OP_MPROTECT; }
+static bool is_call(unsigned kind)
+{
+    return kind == PL_OP_MMAP || kind == PL_OP_MUNMAP || kind == PL_OP_MPROTECT || kind == PL_OP_MIGRATE;
+}
 
 /* t waits for the kernel: its CPU takes no step but IPIs until the call
  * holding the kernel returns. */
@@ -206,6 +209,9 @@ static void thread_step(struct pl_kernel *k, struct percpu *c, struct pl_thread 
         break;
     case PL_OP_MPROTECT:
         rc = pl_sys_mprotect(p, op.va, op.len, op.prot);
+        break;
+    case PL_OP_MIGRATE:
+        rc = pl_proc_migrate(p, op.va, NULL);
         break;
     case PL_OP_SLEEP:
         kernel_switch_to(k, t);
