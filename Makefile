@@ -101,6 +101,7 @@ bench: build-bench/build.ninja
 	./build-bench/bench/mmu
 	./build-bench/bench/os
 	./build-bench/bench/sandbox
+	./build-bench/bench/shootdown
 	./build-bench/bench/replay
 
 clean:

@@ -31,9 +31,9 @@ int syscall_enter(struct pl_proc *p)
     if (p->state != PL_PROC_RUNNING)
         return -ESRCH;
     struct pl_kernel *k = p->k;
+    kernel_switch_to(k, proc_caller(p)); /* first: the cost is the calling CPU's */
     k->stats.syscalls++;
     kernel_charge(k, k->m->config.cost.syscall);
-    kernel_switch_to(k, proc_caller(p));
     kernel_enter(k);
     return 0;
 }

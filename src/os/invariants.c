@@ -272,7 +272,7 @@ static void check_cpus(struct checker *c)
             continue;
         if (p->state != PL_PROC_RUNNING && p->pmap.cpumask) {
             fail(c, "pid %d ended, yet its address space is loaded on CPUs %#llx", pid,
-                        (unsigned long long)p->pmap.cpumask);
+                 (unsigned long long)p->pmap.cpumask);
             return;
         }
         for (unsigned i = 0; i < k->m->ncpus; i++)
@@ -288,7 +288,7 @@ static void check_cpus(struct checker *c)
         if (!cpu->mm) {
             if (masks[i] || cpu->curr) {
                 fail(c, "CPU %u runs the kernel's address space, yet is in %llu masks or runs tid %d", i,
-                            (unsigned long long)masks[i], cpu->curr ? cpu->curr->tid : 0);
+                     (unsigned long long)masks[i], cpu->curr ? cpu->curr->tid : 0);
                 return;
             }
             continue;
@@ -300,7 +300,7 @@ static void check_cpus(struct checker *c)
         }
         if (cpu->curr && (!cpu->curr->alive || cpu->curr->cpu != i || &cpu->curr->p->pmap != cpu->mm)) {
             fail(c, "CPU %u runs tid %d, which is dead, pinned elsewhere or of another address space", i,
-                        cpu->curr->tid);
+                 cpu->curr->tid);
             return;
         }
         if (cpu->lazy == (cpu->curr != NULL)) {

@@ -95,6 +95,7 @@ int pl_proc_fork(struct pl_proc *parent, struct pl_proc **out)
     if (parent->state != PL_PROC_RUNNING)
         return -ESRCH;
     struct pl_kernel *k = parent->k;
+    k->this = &k->cpus[proc_caller(parent)->cpu]; /* the forking thread's CPU does the work */
     kernel_enter(k);
     kernel_charge(k, k->m->config.cost.syscall);
     /* the child's tables at most: reclaim (or OOM-kill) for them first */

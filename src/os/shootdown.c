@@ -59,6 +59,7 @@ static struct shootdown_req *round_send(struct pl_kernel *k, struct shootdown_re
     }
     struct percpu *me = k->this;
     const struct pl_cost_model *cost = &k->m->config.cost;
+    percpu_now(me);
     k->stats.shootdowns++;
     req->refs = 1;
     for (unsigned i = 0; i < k->m->ncpus; i++) {
@@ -115,7 +116,7 @@ void shootdown_wait(struct pl_kernel *k, struct shootdown_req *req)
     bool leave = req->leave;
     if (req->pending && (leave || k->cfg.shootdown != PL_SHOOTDOWN_NO_WAIT)) {
         assert(!k->waiting && "a shootdown inside a shootdown");
-        uint64_t start = me->clock;
+        uint64_t start = percpu_now(me);
         k->waiting = true;
         k->waiting_on = req->pm;
         while (req->pending)
@@ -206,6 +207,7 @@ static uint64_t handle_flush(struct pl_kernel *k, const struct shootdown_req *re
 static void handle(struct pl_kernel *k, struct shootdown_req *req)
 {
     struct percpu *c = k->this;
+    percpu_now(c);
     c->stats.ipis_received++;
     kernel_charge(k, k->m->config.cost.ipi_handle);
     unsigned cpl = pl_cpu_regs(c->cpu)->cpl;
