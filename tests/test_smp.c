@@ -313,6 +313,58 @@ Test(smp, migration_shoots_down_and_keeps_contents)
     cr_assert_eq(violations(), 0);
 }
 
+/* A handler that, on a thread's fault, maps the faulting page, then has
+ * the main thread unmap another (a shootdown: other CPUs step while it
+ * waits, the faulting thread's CPU among them). */
+static int handler_calls;
+static enum pl_sig_action map_on_fault(struct pl_proc *p, const struct pl_siginfo *si, void *ctx)
+{
+    handler_calls++;
+    uint64_t a;
+    cr_assert_eq(pl_sys_mmap(p, si->addr & ~(PG - 1), PG, RW, ANON | PL_MAP_FIXED, NULL, 0, &a), 0);
+    uint64_t v = 42;
+    cr_assert_eq(pl_thread_write(ctx, si->addr & ~(PG - 1), &v, 8), 0); /* populated: a retry would pass */
+    cr_assert_eq(pl_thread_munmap(ctx, X + PG, PG), 0);                  /* as the main thread, on CPU 0 */
+    return PL_SIG_RETRY;
+}
+
+Test(smp, a_cpu_in_a_signal_handler_takes_ipis_but_runs_no_thread)
+{
+    boot_smp(2, PL_SHOOTDOWN_CORRECT, 5);
+    struct pl_thread *t[2];
+    struct pl_proc *p = spread(2, 2, t);
+    pl_proc_set_signal_handler(p, map_on_fault, t[0]);
+    /* CPU 0's clock runs well ahead of CPU 1's: the IPI is not due when
+     * CPU 1 is next picked */
+    map_fixed(p, X + 128 * PG, 32 * PG, RW, ANON);
+    for (uint64_t i = 0; i < 32; i++)
+        read_word(t[0], X + (128 + i) * PG);
+    uint64_t far = X + 64 * PG, out[2] = {0, 0};
+    int rc[2] = {1, 1};
+    cr_assert_eq(pl_thread_queue(t[1], &(struct pl_thread_op){.kind = PL_OP_READ, .va = far, .out = &out[0], .rc = &rc[0]}), 0);
+    cr_assert_eq(pl_thread_queue(t[1], &(struct pl_thread_op){.kind = PL_OP_READ, .va = X, .out = &out[1], .rc = &rc[1]}), 0);
+    pl_sched_run(k, 0);
+    cr_assert_eq(handler_calls, 1);
+    cr_assert_eq(pl_kernel_cpu_stats(k, 1)->ipis_received, 1, "the handler's mprotect interrupted CPU 1, in its handler");
+    cr_assert_eq(rc[0], 0);
+    cr_assert_eq(out[0], 42);
+    cr_assert_eq(rc[1], 0);
+    /* each read completed once, in order: the first one's retry was not
+     * overtaken by steps of CPU 1 inside the handler */
+    size_t n;
+    const struct pl_event *e = pl_kernel_events(k, &n);
+    uint64_t seen[4];
+    unsigned nseen = 0;
+    for (size_t i = 0; i < n; i++)
+        if (e[i].kind == PL_EV_ACCESS && e[i].tid == pl_thread_tid(t[1]) && e[i].step > 0 && nseen < 4)
+            seen[nseen++] = e[i].va;
+    cr_assert_eq(nseen, 2);
+    cr_assert_eq(seen[0], far);
+    cr_assert_eq(seen[1], X);
+    cr_assert_eq(pl_thread_pending(t[1]), 0);
+    cr_assert_eq(violations(), 0);
+}
+
 /* The broken protocols. CPU 1 reads X in a loop queued before the munmap;
  * a CPU's clock runs behind the initiator's, so its reads come before the
  * IPI reaches it: during the wait (EARLY_FREE), or after the call returned

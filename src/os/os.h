@@ -30,6 +30,7 @@ struct percpu {
     struct pmap *mm;        /* (k) the address space in CR3; NULL: the kernel's own */
     bool lazy;              /* (k) idle with mm still loaded (lazy TLB) */
     bool blocked;           /* (k) its thread waits for the kernel, held by a call on another CPU */
+    unsigned busy;          /* (k) in a signal handler's host code: it takes IPIs, runs no thread */
     uint64_t clock;         /* (k) cycles: the CPU's own, plus kernel work and waits on it */
     uint64_t cpu_cycles;    /* (k) the CPU counter's value when clock last took it in */
     struct ipi *ipis;       /* (k) pending, in arrival order */

@@ -244,8 +244,14 @@ static int user_access(struct pl_proc *p, uint64_t va, unsigned kind, struct pl_
         k->stats.signals++;
         p->stats.signals++;
         enum pl_sig_action act = PL_SIG_KILL;
-        if (code != PL_SIG_OOM && p->sig_fn && retries < k->cfg.signal_retry_limit)
+        if (code != PL_SIG_OOM && p->sig_fn && retries < k->cfg.signal_retry_limit) {
+            /* The handler may make calls whose shootdowns let other CPUs
+             * step: this CPU, in the middle of th's access, only takes IPIs. */
+            struct percpu *c = k->this;
+            c->busy++;
             act = p->sig_fn(p, &si, p->sig_ctx);
+            c->busy--;
+        }
         kernel_enter(k);
         if (p->state != PL_PROC_RUNNING)
             return -EFAULT; /* the handler ended the process */

@@ -140,7 +140,7 @@ static bool cpu_has_work(const struct percpu *c)
     return false;
 }
 
-static bool can_step(const struct percpu *c) { return c->nipis || (!c->blocked && cpu_has_work(c)); }
+static bool can_step(const struct percpu *c) { return c->nipis || (!c->blocked && !c->busy && cpu_has_work(c)); }
 
 /* The thread c runs next: the current one, unless the generator preempts it
  * (one time in four) for the next runnable thread of the CPU in turn. */
@@ -241,7 +241,7 @@ static void cpu_step(struct pl_kernel *k, struct percpu *c)
     percpu_now(c);
     if (shootdown_handle_ipis(k, false))
         return;
-    struct pl_thread *t = c->blocked ? NULL : pick(k, c);
+    struct pl_thread *t = c->blocked || c->busy ? NULL : pick(k, c);
     if (!t) {
         shootdown_handle_ipis(k, true);
         return;
