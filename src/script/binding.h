@@ -1,8 +1,9 @@
 /* Internal to src/script: the userdata types of the binding and the helpers
  * its files share. A machine owns the simulated machine and its kernel; a
- * process or shared-memory object holds its machine as user value 1, so a
- * machine outlives every handle to its contents. Handles name processes by
- * pid and check, on every use, that their machine is still open. */
+ * process, thread or shared-memory object holds its machine as user value
+ * 1, so a machine outlives every handle to its contents. Handles name
+ * processes by pid and check, on every use, that their machine is still
+ * open. */
 #ifndef PTELAB_SCRIPT_BINDING_H
 #define PTELAB_SCRIPT_BINDING_H
 
@@ -21,6 +22,7 @@
 #define LMACHINE_MT "ptelab.machine"
 #define LPROC_MT "ptelab.process"
 #define LSHM_MT "ptelab.shm"
+#define LTHREAD_MT "ptelab.thread"
 
 /* Per Lua state (a userdata in the registry). */
 struct script_state {
@@ -39,7 +41,7 @@ struct access_frame {
 struct lshm;
 
 /* User values of a machine userdata. */
-enum { MACHINE_UV_PROCS = 1, MACHINE_UV_HANDLERS = 2, MACHINE_UVS = 2 };
+enum { MACHINE_UV_PROCS = 1, MACHINE_UV_HANDLERS = 2, MACHINE_UV_THREADS = 3, MACHINE_UVS = 3 };
 
 struct lmachine {
     struct pl_machine *m;
@@ -48,12 +50,42 @@ struct lmachine {
     struct access_frame *access; /* innermost access in progress, NULL when none */
     unsigned access_depth;       /* accesses in progress (handlers nest them) */
     struct lshm *shms;           /* objects whose creator reference is still held */
+    unsigned shootdown;          /* the kernel's settings, for m:config(): enum pl_shootdown_protocol */
+    uint64_t sched_seed;         /* as configured (0: the machine's seed) */
 };
 
 struct lproc {
     struct lmachine *mb;
     int pid;
 };
+
+/* A thread of process pid. The kernel keeps a thread's struct until its
+ * process is reaped, so t is valid while the machine is open and
+ * pl_kernel_proc(pid) finds the process (lthread_check). */
+struct lthread {
+    struct lmachine *mb;
+    struct pl_thread *t;
+    int pid, tid;
+    unsigned cpu;
+};
+
+/* Who makes a call: a process (its main thread, through pl_proc_* and
+ * pl_sys_*) or one of its threads (pl_thread_*). */
+struct caller {
+    struct lmachine *mb;
+    struct pl_proc *p;
+    struct pl_thread *t; /* NULL: the process itself */
+};
+
+/* A kind of handle that makes calls: its metatable, and how to get the
+ * caller from a handle of that kind (raising when its machine is closed or
+ * its process is gone). The methods both kinds share take one of these. */
+struct caller_type {
+    const char *mt;
+    const char *const *mmap_keys; /* the options its mmap takes */
+    void (*get)(lua_State *L, int idx, struct caller *c);
+};
+extern const struct caller_type proc_caller_type, thread_caller_type;
 
 struct lshm {
     struct lmachine *mb;
@@ -83,6 +115,31 @@ void lproc_register(lua_State *L);
 struct pl_proc *lproc_check(lua_State *L, int idx, struct lproc **w);
 /* Copies the Lua signal handler of pid from to pid to (fork). */
 void lproc_copy_handler(lua_State *L, struct lmachine *mb, int from, int to);
+/* Marks the start of an access of mb by the Lua code on L: until
+ * access_leave, faults the kernel cannot fix run the process's Lua signal
+ * handler. Raises when handlers nest too deep. */
+void access_enter(lua_State *L, struct lmachine *mb, struct access_frame *fr);
+/* Ends it, and raises the error a handler raised, if one did. */
+void access_leave(lua_State *L, struct lmachine *mb, struct access_frame *fr);
+/* The methods processes and threads share (p:read, t:read, ...), for a
+ * handle of type ct at argument 1. */
+int caller_read(lua_State *L, const struct caller_type *ct);
+int caller_write(lua_State *L, const struct caller_type *ct);
+int caller_fetch(lua_State *L, const struct caller_type *ct);
+int caller_mmap(lua_State *L, const struct caller_type *ct);
+int caller_munmap(lua_State *L, const struct caller_type *ct);
+int caller_mprotect(lua_State *L, const struct caller_type *ct);
+
+/* lua_thread.c: threads and the scheduler (docs/scripting.md, Threads). */
+void lthread_register(lua_State *L);
+/* The thread of the handle at idx; raises when its machine is closed or
+ * its process is gone. Ended threads are returned: pl_thread_* answer
+ * -ESRCH for them. */
+struct pl_thread *lthread_check(lua_State *L, int idx, struct lthread **w);
+
+/* lua_smp.c: views of several CPUs: events, violations, per-CPU counters
+ * and TLB contents. */
+void lsmp_register(lua_State *L);
 
 /* lua_shm.c */
 void lshm_register(lua_State *L);
@@ -95,6 +152,9 @@ void lshm_release_all(struct lmachine *mb);
 
 /* lua_pkey.c: the protection-key process methods and the sandbox type. */
 void lpkey_register(lua_State *L);
+/* WRPKRU and RDPKRU (p:wrpkru, t:wrpkru, ...) for a handle of type ct. */
+int caller_wrpkru(lua_State *L, const struct caller_type *ct);
+int caller_rdpkru(lua_State *L, const struct caller_type *ct);
 
 /* lua_swap.c: swap, reclaim and OOM methods; the constructor's `swap`
  * table at idx into sc (raises on bad fields). */
@@ -108,6 +168,10 @@ void ldevice_register(lua_State *L);
 /* Pushes nil, the errno's name ("EINVAL") and its number; returns 3. err
  * is positive or negative. */
 int push_errno(lua_State *L, int err);
+/* A call's result: true for rc 0, else push_errno(rc). */
+int push_result(lua_State *L, int rc);
+/* A 32-bit unsigned argument; raises naming `what` otherwise. */
+uint32_t check_u32(lua_State *L, int idx, const char *what);
 /* Add methods to every process / every machine: modules beyond the core
  * (pkeys, swap, devices) extend the method tables the core registered. */
 void add_proc_methods(lua_State *L, const luaL_Reg *methods);
@@ -158,5 +222,7 @@ void view_history_record(FILE *f, const struct pl_pte_write *w);
 void push_stats(lua_State *L, struct lmachine *mb);
 void print_stats(FILE *f, struct lmachine *mb);
 void push_proc_stats(lua_State *L, const struct pl_proc_stats *s);
+/* Pushes CPU cpu's counters: {smp, cpu, tlb}. */
+void push_cpu_stats(lua_State *L, struct lmachine *mb, unsigned cpu);
 
 #endif

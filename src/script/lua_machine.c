@@ -58,7 +58,7 @@ void lmachine_push_proc(lua_State *L, int midx, int pid)
 
 static const char *const machine_keys[] = {"ram", "levels", "maxphyaddr", "pcid", "pge", "smep", "smap", "pke",
                                            "accessed_on_fault", "history", "history_limit", "retry_limit",
-                                           "seed", "tlb", "cost", "swap", NULL};
+                                           "seed", "tlb", "cost", "swap", "cpus", "shootdown", "sched_seed", NULL};
 
 /* One array's geometry from the table at the top: {entries = N, ways = W}
  * (ways defaults to entries: fully associative; entries 0: no array). */
@@ -177,6 +177,33 @@ static void parse_cost(lua_State *L, int idx, struct pl_cost_model *c)
 #undef COST_PARSE
 }
 
+/* The several-CPU options: cpus, shootdown, sched_seed (docs/scripting.md). */
+static void parse_smp(lua_State *L, int idx, struct pl_machine_config *mc, struct pl_kernel_config *kc)
+{
+    lua_Integer n;
+    if (opt_field_integer(L, idx, "machine", "cpus", &n)) {
+        if (n < 1 || n > PL_MACHINE_MAX_CPUS)
+            luaL_error(L, "machine: cpus must be 1..%d (got %I)", PL_MACHINE_MAX_CPUS, (lua_Integer)n);
+        mc->ncpus = (unsigned)n;
+    }
+    if (opt_field_integer(L, idx, "machine", "sched_seed", &n)) {
+        if (n < 0)
+            luaL_error(L, "machine: sched_seed must not be negative (got %I)", (lua_Integer)n);
+        kc->sched_seed = (uint64_t)n;
+    }
+    if (lua_getfield(L, idx, "shootdown") != LUA_TNIL) {
+        const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+        unsigned proto = 0;
+        while (proto < PL_SHOOTDOWN_COUNT && strcmp(pl_shootdown_name(proto), s) != 0)
+            proto++;
+        if (proto == PL_SHOOTDOWN_COUNT)
+            luaL_error(L, "machine: shootdown must be \"correct\", \"naive\", \"no-wait\", \"skip-cpu\" or "
+                          "\"early-free\"");
+        kc->shootdown = proto;
+    }
+    lua_pop(L, 1);
+}
+
 /* Reads the options table at idx (absent: defaults) into mc and kc. */
 static void parse_config(lua_State *L, int idx, struct pl_machine_config *mc, struct pl_kernel_config *kc,
                          const struct script_state *st)
@@ -244,6 +271,7 @@ static void parse_config(lua_State *L, int idx, struct pl_machine_config *mc, st
         parse_cost(L, -1, &mc->cost);
     }
     lua_pop(L, 1);
+    parse_smp(L, idx, mc, kc);
 limits:
     if (mc->ram_size < (UINT64_C(4) << 20) || mc->ram_size % (UINT64_C(2) << 20))
         luaL_error(L, "machine: ram must be a multiple of 2 MiB and at least 4 MiB (got %I bytes)",
@@ -285,11 +313,13 @@ int lmachine_new(lua_State *L)
     struct lmachine *mb = lua_newuserdatauv(L, sizeof *mb, MACHINE_UVS);
     memset(mb, 0, sizeof *mb);
     mb->st = st;
+    mb->shootdown = kc.shootdown;
+    mb->sched_seed = kc.sched_seed;
     luaL_setmetatable(L, LMACHINE_MT);
-    lua_newtable(L);
-    lua_setiuservalue(L, -2, MACHINE_UV_PROCS);
-    lua_newtable(L);
-    lua_setiuservalue(L, -2, MACHINE_UV_HANDLERS);
+    for (int uv = 1; uv <= MACHINE_UVS; uv++) {
+        lua_newtable(L);
+        lua_setiuservalue(L, -2, uv);
+    }
     lua_getfield(L, LUA_REGISTRYINDEX, MACHINES_KEY);
     lua_pushvalue(L, -2);
     lua_rawsetp(L, -2, mb);
@@ -563,8 +593,11 @@ static int m_user_top(lua_State *L)
 /* m:config() -> the machine's configuration */
 static int m_config(lua_State *L)
 {
-    const struct pl_machine_config cfg = lmachine_check(L, 1)->m->config, *c = &cfg;
-    lua_createtable(L, 0, 10);
+    const struct lmachine *mb = lmachine_check(L, 1);
+    const struct pl_machine_config cfg = mb->m->config, *c = &cfg;
+    unsigned shootdown = mb->shootdown;
+    uint64_t sched_seed = mb->sched_seed;
+    lua_createtable(L, 0, 13);
     lua_pushinteger(L, (lua_Integer)c->ram_size);
     lua_setfield(L, -2, "ram");
     lua_pushinteger(L, c->levels);
@@ -585,6 +618,12 @@ static int m_config(lua_State *L)
     lua_setfield(L, -2, "accessed_on_fault");
     lua_pushinteger(L, (lua_Integer)c->seed);
     lua_setfield(L, -2, "seed");
+    lua_pushinteger(L, c->ncpus);
+    lua_setfield(L, -2, "cpus");
+    lua_pushstring(L, pl_shootdown_name(shootdown));
+    lua_setfield(L, -2, "shootdown");
+    lua_pushinteger(L, (lua_Integer)sched_seed);
+    lua_setfield(L, -2, "sched_seed");
     return 1;
 }
 
@@ -608,15 +647,20 @@ static int m_gc(lua_State *L)
     return 0;
 }
 
-/* __tostring: "ptelab.machine (16 MiB, 4-level paging)" or "(closed)". */
+/* __tostring: "ptelab.machine (16 MiB, 4-level paging[, 4 CPUs])" or "(closed)". */
 static int m_tostring(lua_State *L)
 {
     struct lmachine *mb = luaL_checkudata(L, 1, LMACHINE_MT);
-    if (!mb->k)
+    if (!mb->k) {
         lua_pushliteral(L, "ptelab.machine (closed)");
-    else
-        lua_pushfstring(L, "ptelab.machine (%I MiB, %d-level paging)", (lua_Integer)(mb->m->config.ram_size >> 20),
-                        (int)mb->m->config.levels);
+        return 1;
+    }
+    const struct pl_machine_config c = mb->m->config;
+    char cpus[24] = "";
+    if (c.ncpus > 1)
+        snprintf(cpus, sizeof cpus, ", %u CPUs", c.ncpus);
+    lua_pushfstring(L, "ptelab.machine (%I MiB, %d-level paging%s)", (lua_Integer)(c.ram_size >> 20), (int)c.levels,
+                    cpus);
     return 1;
 }
 

@@ -6,6 +6,7 @@
 
 #include "ptelab/pkey.h"
 #include "ptelab/sandbox.h"
+#include "ptelab/thread.h"
 #include "script/binding.h"
 
 #define LSANDBOX_MT "ptelab.sandbox"
@@ -22,15 +23,6 @@ static int push_ok(lua_State *L)
 {
     lua_pushboolean(L, 1);
     return 1;
-}
-
-/* A 32-bit unsigned argument. */
-static uint32_t check_u32(lua_State *L, int idx, const char *what)
-{
-    lua_Integer n = luaL_checkinteger(L, idx);
-    if (n < 0 || n > UINT32_MAX)
-        luaL_error(L, "%s must be 0..0xffffffff", what);
-    return (uint32_t)n;
 }
 
 static const char *const alloc_keys[] = {"flags", "rights", "disable_access", "disable_write", NULL};
@@ -99,26 +91,31 @@ static int k_pkeys(lua_State *L)
     return 1;
 }
 
-/* p:wrpkru(value) -> true | nil, "EINVAL", errno (CR4.PKE = 0) */
-static int k_wrpkru(lua_State *L)
+/* p:wrpkru(value), t:wrpkru(value) -> true | nil, "EINVAL", errno (CR4.PKE = 0) */
+int caller_wrpkru(lua_State *L, const struct caller_type *ct)
 {
+    luaL_checkudata(L, 1, ct->mt);
     uint32_t v = check_u32(L, 2, "wrpkru: value");
-    struct pl_proc *p = lproc_check(L, 1, NULL);
-    int rc = pl_proc_wrpkru(p, v);
-    return rc < 0 ? push_errno(L, rc) : push_ok(L);
+    struct caller c;
+    ct->get(L, 1, &c);
+    return push_result(L, c.t ? pl_thread_wrpkru(c.t, v) : pl_proc_wrpkru(c.p, v));
 }
 
-/* p:rdpkru() -> value | nil, "EINVAL", errno */
-static int k_rdpkru(lua_State *L)
+/* p:rdpkru(), t:rdpkru() -> value | nil, "EINVAL", errno */
+int caller_rdpkru(lua_State *L, const struct caller_type *ct)
 {
-    struct pl_proc *p = lproc_check(L, 1, NULL);
+    struct caller c;
+    ct->get(L, 1, &c);
     uint32_t v;
-    int rc = pl_proc_rdpkru(p, &v);
+    int rc = c.t ? pl_thread_rdpkru(c.t, &v) : pl_proc_rdpkru(c.p, &v);
     if (rc < 0)
         return push_errno(L, rc);
     lua_pushinteger(L, v);
     return 1;
 }
+
+static int k_wrpkru(lua_State *L) { return caller_wrpkru(L, &proc_caller_type); }
+static int k_rdpkru(lua_State *L) { return caller_rdpkru(L, &proc_caller_type); }
 
 /* Result of a read_into: true | nil, "EFAULT", 14, fault. */
 static int push_read_into(lua_State *L, int rc, const struct pl_siginfo *f)

@@ -1,7 +1,8 @@
 /* Processes: p = m:spawn(). System calls return like Lua's io functions
  * (a value, or nil, "ENAME", errno); loads and stores run at CPL 3 through
  * the CPU, and faults the kernel cannot fix go to a SIGSEGV handler written
- * in Lua.
+ * in Lua. Threads (lua_thread.c) share the calls here through struct
+ * caller.
  *
  * A Lua call that may collect garbage may run finalizers, and a finalizer
  * may run any Lua code, closing the machine included. So every function
@@ -10,8 +11,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "ptelab/thread.h"
 #include "script/binding.h"
-
 
 struct pl_proc *lproc_check(lua_State *L, int idx, struct lproc **out)
 {
@@ -25,6 +26,18 @@ struct pl_proc *lproc_check(lua_State *L, int idx, struct lproc **out)
         *out = w;
     return p;
 }
+
+static void proc_caller_get(lua_State *L, int idx, struct caller *c)
+{
+    struct lproc *w;
+    c->p = lproc_check(L, idx, &w);
+    c->mb = w->mb;
+    c->t = NULL;
+}
+
+static const char *const mmap_keys[] = {"len", "prot", "shared", "addr", "fixed", "shm", "offset", NULL};
+
+const struct caller_type proc_caller_type = {.mt = LPROC_MT, .mmap_keys = mmap_keys, .get = proc_caller_get};
 
 static uint64_t check_addr(lua_State *L, int idx) { return (uint64_t)luaL_checkinteger(L, idx); }
 
@@ -130,24 +143,43 @@ enum access_op { OP_READ, OP_WRITE, OP_FETCH };
  * happened. */
 #define ACCESS_NESTING_MAX 32
 
-/* One access by the kernel's rules, with handlers able to run; raises a
- * handler's error after the kernel returned. Returns the kernel's result. */
-static int access_run(lua_State *L, struct lmachine *mb, struct pl_proc *p, enum access_op op, uint64_t va,
-                      void *buf, size_t len)
+void access_enter(lua_State *L, struct lmachine *mb, struct access_frame *fr)
 {
     if (mb->access_depth >= ACCESS_NESTING_MAX)
-        return luaL_error(L, "signal handlers nested %d accesses deep: a handler's own access keeps faulting",
-                          ACCESS_NESTING_MAX);
-    struct access_frame fr = {.L = L, .outer = mb->access};
-    mb->access = &fr;
+        luaL_error(L, "signal handlers nested %d accesses deep: a handler's own access keeps faulting",
+                   ACCESS_NESTING_MAX);
+    *fr = (struct access_frame){.L = L, .outer = mb->access};
+    mb->access = fr;
     mb->access_depth++;
-    int rc = op == OP_READ    ? pl_proc_read(p, va, buf, len)
-             : op == OP_WRITE ? pl_proc_write(p, va, buf, len)
-                              : pl_proc_fetch(p, va, buf);
-    mb->access = fr.outer;
+}
+
+void access_leave(lua_State *L, struct lmachine *mb, struct access_frame *fr)
+{
+    mb->access = fr->outer;
     mb->access_depth--;
-    if (fr.handler_failed)
+    if (fr->handler_failed)
         lua_error(L);
+}
+
+static int access_call(const struct caller *c, enum access_op op, uint64_t va, void *buf, size_t len)
+{
+    if (c->t)
+        return op == OP_READ    ? pl_thread_read(c->t, va, buf, len)
+               : op == OP_WRITE ? pl_thread_write(c->t, va, buf, len)
+                                : pl_thread_fetch(c->t, va, buf);
+    return op == OP_READ    ? pl_proc_read(c->p, va, buf, len)
+           : op == OP_WRITE ? pl_proc_write(c->p, va, buf, len)
+                            : pl_proc_fetch(c->p, va, buf);
+}
+
+/* One access by the kernel's rules, with handlers able to run; raises a
+ * handler's error after the kernel returned. Returns the kernel's result. */
+static int access_run(lua_State *L, const struct caller *c, enum access_op op, uint64_t va, void *buf, size_t len)
+{
+    struct access_frame fr;
+    access_enter(L, c->mb, &fr);
+    int rc = access_call(c, op, va, buf, len);
+    access_leave(L, c->mb, &fr);
     return rc;
 }
 
@@ -164,10 +196,10 @@ static int access_failed(lua_State *L, struct pl_proc *p, int rc)
     return push_errno(L, rc);
 }
 
-/* p:read(addr, n) -> string | nil, why, errno (see access_failed) */
-static int p_read(lua_State *L)
+/* p:read(addr, n), t:read(addr, n) -> string | nil, why, errno (see access_failed) */
+int caller_read(lua_State *L, const struct caller_type *ct)
 {
-    luaL_checkudata(L, 1, LPROC_MT);
+    luaL_checkudata(L, 1, ct->mt);
     uint64_t va = check_addr(L, 2);
     uint64_t n = check_size(L, 3, "read");
     if (n > SIZE_MAX / 2)
@@ -175,27 +207,27 @@ static int p_read(lua_State *L)
     lua_settop(L, 3);
     luaL_Buffer b;
     char *buf = luaL_buffinitsize(L, &b, (size_t)n);
-    struct lproc *w;
-    struct pl_proc *p = lproc_check(L, 1, &w);
-    int rc = access_run(L, w->mb, p, OP_READ, va, buf, (size_t)n);
+    struct caller c;
+    ct->get(L, 1, &c);
+    int rc = access_run(L, &c, OP_READ, va, buf, (size_t)n);
     if (rc < 0)
-        return access_failed(L, p, rc);
+        return access_failed(L, c.p, rc);
     luaL_pushresultsize(&b, (size_t)n);
     return 1;
 }
 
-/* p:write(addr, s) -> true | nil, why, errno */
-static int p_write(lua_State *L)
+/* p:write(addr, s), t:write(addr, s) -> true | nil, why, errno */
+int caller_write(lua_State *L, const struct caller_type *ct)
 {
-    luaL_checkudata(L, 1, LPROC_MT);
+    luaL_checkudata(L, 1, ct->mt);
     uint64_t va = check_addr(L, 2);
     size_t n;
     const char *s = luaL_checklstring(L, 3, &n);
-    struct lproc *w;
-    struct pl_proc *p = lproc_check(L, 1, &w);
-    int rc = access_run(L, w->mb, p, OP_WRITE, va, (void *)s, n);
+    struct caller c;
+    ct->get(L, 1, &c);
+    int rc = access_run(L, &c, OP_WRITE, va, (void *)s, n);
     if (rc < 0)
-        return access_failed(L, p, rc);
+        return access_failed(L, c.p, rc);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -206,12 +238,12 @@ static int p_read_uint(lua_State *L)
     unsigned width = (unsigned)lua_tointeger(L, lua_upvalueindex(1));
     luaL_checkudata(L, 1, LPROC_MT);
     uint64_t va = check_addr(L, 2);
-    struct lproc *w;
-    struct pl_proc *p = lproc_check(L, 1, &w);
+    struct caller c;
+    proc_caller_get(L, 1, &c);
     uint8_t b[8] = {0};
-    int rc = access_run(L, w->mb, p, OP_READ, va, b, width);
+    int rc = access_run(L, &c, OP_READ, va, b, width);
     if (rc < 0)
-        return access_failed(L, p, rc);
+        return access_failed(L, c.p, rc);
     uint64_t v = 0;
     for (unsigned i = 0; i < width; i++)
         v |= (uint64_t)b[i] << (8 * i);
@@ -233,42 +265,41 @@ static int p_write_uint(lua_State *L)
     uint8_t b[8];
     for (unsigned i = 0; i < width; i++)
         b[i] = (uint8_t)((uint64_t)v >> (8 * i));
-    struct lproc *w;
-    struct pl_proc *p = lproc_check(L, 1, &w);
-    int rc = access_run(L, w->mb, p, OP_WRITE, va, b, width);
+    struct caller c;
+    proc_caller_get(L, 1, &c);
+    int rc = access_run(L, &c, OP_WRITE, va, b, width);
     if (rc < 0)
-        return access_failed(L, p, rc);
+        return access_failed(L, c.p, rc);
     lua_pushboolean(L, 1);
     return 1;
 }
 
-/* p:fetch(addr) -> byte | nil, why, errno */
-static int p_fetch(lua_State *L)
+/* p:fetch(addr), t:fetch(addr) -> byte | nil, why, errno */
+int caller_fetch(lua_State *L, const struct caller_type *ct)
 {
-    luaL_checkudata(L, 1, LPROC_MT);
+    luaL_checkudata(L, 1, ct->mt);
     uint64_t va = check_addr(L, 2);
-    struct lproc *w;
-    struct pl_proc *p = lproc_check(L, 1, &w);
+    struct caller c;
+    ct->get(L, 1, &c);
     uint8_t byte = 0;
-    int rc = access_run(L, w->mb, p, OP_FETCH, va, &byte, 1);
+    int rc = access_run(L, &c, OP_FETCH, va, &byte, 1);
     if (rc < 0)
-        return access_failed(L, p, rc);
+        return access_failed(L, c.p, rc);
     lua_pushinteger(L, byte);
     return 1;
 }
 
 /* ---- system calls ---- */
 
-static const char *const mmap_keys[] = {"len", "prot", "shared", "addr", "fixed", "shm", "offset", NULL};
-
 /* p:mmap{len, prot, shared, addr, fixed, shm, offset} -> address | nil,
- * "ENAME", errno. The object is checked again after the process: nothing
- * that may collect garbage runs between that check and the call. */
-static int p_mmap(lua_State *L)
+ * "ENAME", errno; t:mmap takes the options of anonymous memory. The object
+ * is checked again after the caller: nothing that may collect garbage runs
+ * between that check and the call. */
+int caller_mmap(lua_State *L, const struct caller_type *ct)
 {
-    struct lproc *w = luaL_checkudata(L, 1, LPROC_MT);
+    luaL_checkudata(L, 1, ct->mt);
     luaL_checktype(L, 2, LUA_TTABLE);
-    check_table_keys(L, 2, "mmap", mmap_keys);
+    check_table_keys(L, 2, "mmap", ct->mmap_keys);
     if (lua_getfield(L, 2, "len") == LUA_TNIL)
         return luaL_error(L, "mmap: option 'len' is required");
     uint64_t len = check_size(L, -1, "mmap: len");
@@ -280,8 +311,11 @@ static int p_mmap(lua_State *L)
     lua_pop(L, 1);
     lua_settop(L, 2);
     bool has_shm = lua_getfield(L, 2, "shm") != LUA_TNIL; /* at 3 */
-    if (has_shm)
-        lshm_check(L, 3, w->mb, "mmap: shm");
+    struct caller c;
+    if (has_shm) {
+        ct->get(L, 1, &c);
+        lshm_check(L, 3, c.mb, "mmap: shm");
+    }
     bool shared = has_shm, fixed = false;
     opt_field_bool(L, 2, "mmap", "shared", &shared);
     opt_field_bool(L, 2, "mmap", "fixed", &fixed);
@@ -291,45 +325,47 @@ static int p_mmap(lua_State *L)
         return luaL_error(L, "mmap: offset must not be negative");
     unsigned flags = (shared ? PL_MAP_SHARED : PL_MAP_PRIVATE) | (has_shm ? 0 : PL_MAP_ANONYMOUS) |
                      (fixed ? PL_MAP_FIXED : 0);
-    struct pl_proc *p = lproc_check(L, 1, NULL);
-    struct pl_shm *shm = has_shm ? lshm_check(L, 3, w->mb, "mmap: shm") : NULL;
+    ct->get(L, 1, &c);
+    struct pl_shm *shm = has_shm ? lshm_check(L, 3, c.mb, "mmap: shm") : NULL;
     uint64_t out;
-    int rc = pl_sys_mmap(p, (uint64_t)addr, len, prot, flags, shm, (uint64_t)offset, &out);
+    int rc = c.t ? pl_thread_mmap(c.t, (uint64_t)addr, len, prot, flags, &out)
+                 : pl_sys_mmap(c.p, (uint64_t)addr, len, prot, flags, shm, (uint64_t)offset, &out);
     if (rc < 0)
         return push_errno(L, rc);
     lua_pushinteger(L, (lua_Integer)out);
     return 1;
 }
 
-/* p:munmap(addr, len) -> true | nil, "ENAME", errno */
-static int p_munmap(lua_State *L)
+/* p:munmap(addr, len), t:munmap(addr, len) -> true | nil, "ENAME", errno */
+int caller_munmap(lua_State *L, const struct caller_type *ct)
 {
-    luaL_checkudata(L, 1, LPROC_MT);
+    luaL_checkudata(L, 1, ct->mt);
     uint64_t addr = check_addr(L, 2);
     uint64_t len = check_size(L, 3, "munmap: len");
-    struct pl_proc *p = lproc_check(L, 1, NULL);
-    int rc = pl_sys_munmap(p, addr, len);
-    if (rc < 0)
-        return push_errno(L, rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    struct caller c;
+    ct->get(L, 1, &c);
+    return push_result(L, c.t ? pl_thread_munmap(c.t, addr, len) : pl_sys_munmap(c.p, addr, len));
 }
 
-/* p:mprotect(addr, len, prot) -> true | nil, "ENAME", errno */
-static int p_mprotect(lua_State *L)
+/* p:mprotect(addr, len, prot), t:mprotect(...) -> true | nil, "ENAME", errno */
+int caller_mprotect(lua_State *L, const struct caller_type *ct)
 {
-    luaL_checkudata(L, 1, LPROC_MT);
+    luaL_checkudata(L, 1, ct->mt);
     uint64_t addr = check_addr(L, 2);
     uint64_t len = check_size(L, 3, "mprotect: len");
     luaL_checkany(L, 4);
     unsigned prot = check_prot(L, 4, "mprotect: prot");
-    struct pl_proc *p = lproc_check(L, 1, NULL);
-    int rc = pl_sys_mprotect(p, addr, len, prot);
-    if (rc < 0)
-        return push_errno(L, rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    struct caller c;
+    ct->get(L, 1, &c);
+    return push_result(L, c.t ? pl_thread_mprotect(c.t, addr, len, prot) : pl_sys_mprotect(c.p, addr, len, prot));
 }
+
+static int p_read(lua_State *L) { return caller_read(L, &proc_caller_type); }
+static int p_write(lua_State *L) { return caller_write(L, &proc_caller_type); }
+static int p_fetch(lua_State *L) { return caller_fetch(L, &proc_caller_type); }
+static int p_mmap(lua_State *L) { return caller_mmap(L, &proc_caller_type); }
+static int p_munmap(lua_State *L) { return caller_munmap(L, &proc_caller_type); }
+static int p_mprotect(lua_State *L) { return caller_mprotect(L, &proc_caller_type); }
 
 /* ---- lifecycle ---- */
 

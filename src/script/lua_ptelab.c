@@ -97,6 +97,8 @@ int script_open(lua_State *L)
         lswap_register(L);
         lshm_register(L);
         ldevice_register(L);
+        lthread_register(L);
+        lsmp_register(L);
     }
     lua_pop(L, 1);
     luaL_newlib(L, module_functions);

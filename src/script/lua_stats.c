@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ptelab/frame.h"
+#include "ptelab/thread.h"
 #include "script/binding.h"
 
 struct counter {
@@ -40,6 +41,8 @@ static void kernel_group(struct group *g, const struct pl_kernel *k)
     KSTAT(faults) KSTAT(zero_fill) KSTAT(shared_page) KSTAT(cow_copy) KSTAT(cow_reuse) KSTAT(spurious)
     KSTAT(signals) KSTAT(kills) KSTAT(syscalls) KSTAT(forks) KSTAT(exits) KSTAT(execs) KSTAT(context_switches)
     KSTAT(pte_writes) KSTAT(tlb_flush_pages) KSTAT(tlb_flush_full) KSTAT(pt_pages) KSTAT(cycles)
+    KSTAT(shootdowns) KSTAT(ipis_sent) KSTAT(lazy_skipped) KSTAT(wait_cycles) KSTAT(stale_violations)
+    KSTAT(migrations)
 #undef KSTAT
 }
 
@@ -88,6 +91,17 @@ static void tlb_group(struct group *g, struct pl_cpu *cpu)
     }
 }
 
+/* The shootdown counters of one CPU. */
+static void smp_group(struct group *g, const struct pl_kernel *k, unsigned cpu)
+{
+    const struct pl_smp_cpu_stats *s = pl_kernel_cpu_stats(k, cpu);
+    *g = (struct group){.name = "smp"};
+#define SSTAT(f) add(g, #f, s->f);
+    SSTAT(ipis_received) SSTAT(ipis_handled_lazy) SSTAT(flush_pages) SSTAT(flush_full) SSTAT(clock)
+    SSTAT(wait_cycles) SSTAT(steps)
+#undef SSTAT
+}
+
 static void frames_group(struct group *g, const struct pl_kernel *k)
 {
     struct pl_frame_stats s;
@@ -114,12 +128,12 @@ static void collect(struct lmachine *mb, struct group g[GROUPS])
     frames_group(&g[3], mb->k);
 }
 
-void push_stats(lua_State *L, struct lmachine *mb)
+/* Pushes the groups as a table of tables. Copies of the counters: building
+ * the tables may run finalizers. */
+static void push_groups(lua_State *L, const struct group *g, int n)
 {
-    struct group g[GROUPS];
-    collect(mb, g);
-    lua_createtable(L, 0, GROUPS);
-    for (int i = 0; i < GROUPS; i++) {
+    lua_createtable(L, 0, n);
+    for (int i = 0; i < n; i++) {
         lua_createtable(L, 0, (int)g[i].n);
         for (size_t j = 0; j < g[i].n; j++) {
             lua_pushinteger(L, (lua_Integer)g[i].c[j].value);
@@ -127,6 +141,22 @@ void push_stats(lua_State *L, struct lmachine *mb)
         }
         lua_setfield(L, -2, g[i].name);
     }
+}
+
+void push_stats(lua_State *L, struct lmachine *mb)
+{
+    struct group g[GROUPS];
+    collect(mb, g);
+    push_groups(L, g, GROUPS);
+}
+
+void push_cpu_stats(lua_State *L, struct lmachine *mb, unsigned cpu)
+{
+    struct group g[3];
+    smp_group(&g[0], mb->k, cpu);
+    cpu_group(&g[1], mb->m->cpu[cpu]);
+    tlb_group(&g[2], mb->m->cpu[cpu]);
+    push_groups(L, g, 3);
 }
 
 void print_stats(FILE *f, struct lmachine *mb)

@@ -37,6 +37,22 @@ int push_errno(lua_State *L, int err)
     return 3;
 }
 
+int push_result(lua_State *L, int rc)
+{
+    if (rc < 0)
+        return push_errno(L, rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+uint32_t check_u32(lua_State *L, int idx, const char *what)
+{
+    lua_Integer n = luaL_checkinteger(L, idx);
+    if (n < 0 || n > UINT32_MAX)
+        luaL_error(L, "%s must be 0..0xffffffff", what);
+    return (uint32_t)n;
+}
+
 /* Multiplier of a size suffix ("K", "KiB", "M"...), 0 for none known. */
 static uint64_t size_suffix(const char *s)
 {
