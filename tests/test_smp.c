@@ -524,11 +524,16 @@ static uint64_t run_random(uint64_t seed, unsigned protocol)
     return 0;
 }
 
-Test(smp, random_interleavings_are_never_stale, .timeout = 300)
+/* 2000 random runs, in four tests that Criterion runs in parallel. */
+static void run_correct(uint64_t first)
 {
-    for (uint64_t seed = 1; seed <= 300; seed++)
+    for (uint64_t seed = first; seed < first + 500; seed++)
         run_random(seed, PL_SHOOTDOWN_CORRECT);
 }
+Test(smp, random_interleavings_are_never_stale_1, .timeout = 600) { run_correct(1); }
+Test(smp, random_interleavings_are_never_stale_2, .timeout = 600) { run_correct(501); }
+Test(smp, random_interleavings_are_never_stale_3, .timeout = 600) { run_correct(1001); }
+Test(smp, random_interleavings_are_never_stale_4, .timeout = 600) { run_correct(1501); }
 
 /* The same random runs find every broken protocol out. */
 Test(smp, random_interleavings_catch_each_broken_protocol, .timeout = 300)
