@@ -281,16 +281,18 @@ Test(huge, partial_munmap_splits_and_frees_only_the_removed_frames)
                      (unsigned long long)(X + off), (unsigned long long)l.entry);
     }
     expect_stamps(p, X, HUGE, 1, hole, hole_len);
-    /* the split itself: the PDE now links the new table */
-    size_t n, splits = 0;
+    /* the split itself: the PDE loses P, is invalidated, links the table */
+    size_t n, pde_writes = 0;
     const struct pl_pte_write *h = pl_kernel_history(k, &n);
+    const uint64_t huge = pa | E_P | E_RW | E_US | E_A | E_D | E_PS | E_XD;
     for (size_t i = 0; i < n; i++)
         if (h[i].why == PL_WHY_SPLIT && h[i].level == 2) {
-            splits++;
-            cr_assert_eq(h[i].old, pa | E_P | E_RW | E_US | E_A | E_D | E_PS | E_XD);
             cr_assert_eq(h[i].va, X);
+            cr_assert_eq(h[i].old, pde_writes == 0 ? huge : huge & ~E_P);
+            cr_assert_eq(h[i].new & E_P, pde_writes == 0 ? 0 : E_P);
+            pde_writes++;
         }
-    cr_assert_eq(splits, 1);
+    cr_assert_eq(pde_writes, 2);
     assert_consistent();
 }
 

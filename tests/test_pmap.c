@@ -601,14 +601,20 @@ Test(pmap, split_keeps_frames_rights_key_ad_and_memory_type)
     cr_assert_eq(pm.resident, 512);
     cr_assert_eq(pl_kernel_stats(k)->thp_split, 1);
     cr_assert_eq(flushes_pages(), pages + 1, "the change of page size is invalidated");
-    cr_assert_eq(history_len(), h0 + 513);
+    /* the 512 PTEs of the new table; the PDE loses P (then the
+     * invalidation); the PDE links the table */
+    cr_assert_eq(history_len(), h0 + 514);
     uint64_t pde = entry_at(pm.root, X, 2), pt = pde & PTE_ADDR_MASK;
     cr_assert_eq(pde, pt | PTE_P | PTE_RW | PTE_US);
     cr_assert(meta(pt)->flags & PL_FRAME_PT);
-    const struct pl_pte_write *last = history_at(h0 + 512);
-    cr_assert_eq(last->why, PL_WHY_SPLIT);
-    cr_assert_eq(last->old, huge);
-    cr_assert_eq(last->new, pde);
+    const struct pl_pte_write *clear = history_at(h0 + 512), *link = history_at(h0 + 513);
+    cr_assert_eq(clear->why, PL_WHY_SPLIT);
+    cr_assert_eq(clear->old, huge);
+    cr_assert_eq(clear->new, huge & ~PTE_P);
+    cr_assert_eq(link->why, PL_WHY_SPLIT);
+    cr_assert_eq(link->old, huge & ~PTE_P);
+    cr_assert_eq(link->new, pde);
+    cr_assert_eq(link->entry_pa, pde_pa);
     uint64_t bits = PTE_P | PTE_US | PTE_A | PTE_D | PTE_PAT4K | PTE_PWT | (UINT64_C(5) << PTE_PKEY_SHIFT);
     for (unsigned i = 0; i < 512; i++) {
         uint64_t e = leaf(&pm, X + i * PG);
@@ -619,7 +625,7 @@ Test(pmap, split_keeps_frames_rights_key_ad_and_memory_type)
         cr_assert_eq(meta(pa + i * PG)->refcount, 2);
     }
     cr_assert_eq(pmap_split(&pm, X), 0, "nothing left to split");
-    cr_assert_eq(history_len(), h0 + 513);
+    cr_assert_eq(history_len(), h0 + 514);
     pmap_destroy(&pm);
     put_huge_frames(pa);
 }
@@ -635,8 +641,10 @@ Test(pmap, split_of_a_prot_none_leaf_needs_no_invalidation)
     cr_assert(pg.mapped && pg.huge && !pg.present);
     cr_assert_eq(pg.pa, pa + PG);
     uint64_t pages = flushes_pages();
+    size_t h0 = history_len();
     cr_assert_eq(pmap_split(&pm, X), 0);
     cr_assert_eq(flushes_pages(), pages);
+    cr_assert_eq(history_len(), h0 + 513, "no P to clear first");
     pmap_lookup(&pm, X + PG, &pg);
     cr_assert(pg.mapped && !pg.huge && !pg.present);
     cr_assert_eq(pg.pa, pa + PG);

@@ -551,11 +551,11 @@ bool pmap_huge_room(const struct pmap *pm, uint64_t va)
 /* Replaces the 2M leaf at index of the PD table pd (mapping va) by a new
  * page table of 512 4K leaves: the same frames, rights, key, A and D and
  * memory type. Each 4K leaf keeps the reference and map count the 2M leaf
- * held on its frame, so only entries change. The new PDE changes the page
- * size, which the SDM wants invalidated (a TLB may hold the 2M
- * translation): that is queued on fl. 0, or PL_ENOMEM (no frame for the
- * table; nothing changed). */
-static int split_leaf(struct pmap *pm, uint64_t pd, unsigned index, uint64_t va, struct flush *fl)
+ * held on its frame, so only entries change. A change of page size is
+ * made as the SDM asks: the old leaf loses P and is invalidated before the
+ * new entry is written, so no TLB ever holds a 2M and a 4K translation of
+ * one address. 0, or PL_ENOMEM (no frame for the table; nothing changed). */
+static int split_leaf(struct pmap *pm, uint64_t pd, unsigned index, uint64_t va)
 {
     struct pl_kernel *k = pm->k;
     uint64_t e = table_ptr(k, pd)[index], pt;
@@ -569,7 +569,12 @@ static int split_leaf(struct pmap *pm, uint64_t pd, unsigned index, uint64_t va,
     /* the table is not linked yet: no TLB can know its entries */
     for (unsigned i = 0; i < 512; i++)
         store(k, pm->pid, pt, i, 1, va + i * PL_FRAME_SIZE, (pa + i * PL_FRAME_SIZE) | bits, PL_WHY_SPLIT, NULL);
-    store(k, pm->pid, pd, index, HUGE_LEVEL, va, pt | TABLE_LINK, PL_WHY_SPLIT, fl);
+    if (e & PTE_P) {
+        struct flush fl = {.pm = pm};
+        store(k, pm->pid, pd, index, HUGE_LEVEL, va, e & ~PTE_P, PL_WHY_SPLIT, &fl);
+        flush_commit(&fl);
+    }
+    store(k, pm->pid, pd, index, HUGE_LEVEL, va, pt | TABLE_LINK, PL_WHY_SPLIT, NULL);
     pm->pt_pages++;
     k->stats.pt_pages++;
     k->stats.thp_split++;
@@ -583,10 +588,7 @@ int pmap_split(struct pmap *pm, uint64_t va)
     find_leaf(pm, va, &table, &level);
     if (!table || level != HUGE_LEVEL)
         return 0;
-    struct flush fl = {.pm = pm};
-    int rc = split_leaf(pm, table, pte_index(va, level), va & ~(entry_span(level) - 1), &fl);
-    flush_commit(&fl);
-    return rc;
+    return split_leaf(pm, table, pte_index(va, level), va & ~(entry_span(level) - 1));
 }
 
 int pmap_split_edges(struct pmap *pm, uint64_t start, uint64_t end)
