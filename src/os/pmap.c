@@ -91,15 +91,6 @@ static void flush_commit(struct flush *fl);
 static void drop_mapping(struct pl_kernel *k, uint64_t pa);
 
 /* Queues the release of a frame whose mapping was removed. */
-static void flush_release(struct flush *fl, uint64_t pa);
-
-/* Queues the release of the frames of a removed leaf at level. */
-static void release_leaf_frames(struct flush *fl, uint64_t pa, int level)
-{
-    for (uint64_t i = 0; i < leaf_frames(level); i++)
-        flush_release(fl, pa + i * PL_FRAME_SIZE);
-}
-
 static void flush_release(struct flush *fl, uint64_t pa)
 {
     if (fl->nrelease == fl->release_cap) {
@@ -144,13 +135,6 @@ static void take_mapping(struct pl_kernel *k, uint64_t pa)
     assert(rc == 0);
     (void)rc;
     pl_frame_meta(k->frames, pa)->mapcount++;
-}
-
-/* A leaf at level holds a reference and a map count on each of its frames. */
-static void take_leaf_frames(struct pl_kernel *k, uint64_t pa, int level)
-{
-    for (uint64_t i = 0; i < leaf_frames(level); i++)
-        take_mapping(k, pa + i * PL_FRAME_SIZE);
 }
 
 /* Performs the invalidations, then the releases. Without PCIDs an address
@@ -219,6 +203,20 @@ static int alloc_table(struct pl_kernel *k, uint16_t flags, uint64_t *pa)
         return PL_ENOMEM;
     }
     return 0;
+}
+
+/* A leaf at level holds a reference and a map count on each of its frames. */
+static void take_leaf_frames(struct pl_kernel *k, uint64_t pa, int level)
+{
+    for (uint64_t i = 0; i < leaf_frames(level); i++)
+        take_mapping(k, pa + i * PL_FRAME_SIZE);
+}
+
+/* Queues the release of the frames of a removed leaf at level. */
+static void release_leaf_frames(struct flush *fl, uint64_t pa, int level)
+{
+    for (uint64_t i = 0; i < leaf_frames(level); i++)
+        flush_release(fl, pa + i * PL_FRAME_SIZE);
 }
 
 void pmap_decode(uint64_t entry, int level, struct pmap_page *out)
