@@ -109,8 +109,8 @@ struct pl_kernel_config {
     bool history;          /* record every entry write (struct pl_pte_write) */
     size_t history_limit;  /* keep at most this many, oldest dropped; 0 = no limit */
     unsigned signal_retry_limit; /* a handler that keeps returning RETRY without a fix: kill after this many */
+    bool huge_anon;              /* transparent 2 MiB pages for private anonymous memory (docs/huge-pages.md) */
     struct pl_swap_config swap;  /* swap, reclaim, OOM killer (swap.h); all off when zero */
-    bool huge_anon;        /* transparent 2 MiB pages for private anonymous memory (docs/huge-pages.md) */
 };
 
 struct pl_kernel;
