@@ -31,6 +31,7 @@ static void boot_huge(uint64_t ram_mib)
 static void setup(void) { boot_huge(16); }
 
 TestSuite(huge, .init = setup, .fini = teardown);
+TestSuite(huge_machine, .fini = teardown); /* tests that boot their own */
 
 struct leaf {
     uint64_t va, entry;
@@ -148,14 +149,6 @@ Test(huge, a_fault_maps_one_2m_leaf_with_the_regions_rights)
 
 Test(huge, the_leaf_carries_exec_rights_and_the_protection_key)
 {
-    struct pl_machine_config mc = os_machine_config();
-    mc.pke = true;
-    struct pl_kernel_config kc;
-    pl_kernel_config_default(&kc);
-    kc.huge_anon = true;
-    pl_kernel_free(k);
-    pl_machine_free(m);
-    boot(&mc, &kc);
     struct pl_proc *p = spawn();
     map_fixed(p, X, HUGE, PL_PROT_READ | PL_PROT_EXEC, ANON);
     int key = pl_sys_pkey_alloc(p, 0, 0);
@@ -233,13 +226,10 @@ Test(huge, an_injected_order_9_failure_falls_back_to_4k)
     assert_consistent();
 }
 
-Test(huge, no_free_order_9_block_falls_back_to_4k)
+Test(huge_machine, no_free_order_9_block_falls_back_to_4k)
 {
     /* 6 MiB of RAM: the kernel's frames take the first 2 MiB block, which
      * leaves one order-9 block, at 4 MiB */
-    pl_kernel_free(k);
-    pl_machine_free(m);
-    k = NULL;
     boot_huge(6);
     struct pl_proc *p = spawn(), *q = spawn();
     map_fixed(p, X, HUGE, RW, ANON);
@@ -391,14 +381,22 @@ Test(huge, exit_frees_every_frame_and_the_block_coalesces)
     assert_consistent();
 }
 
+/* A process *p with a 2M leaf at X stamped with tag, and its fork *c;
+ * returns the leaf's first frame. */
+static uint64_t fork_huge(uint64_t tag, struct pl_proc **p, struct pl_proc **c)
+{
+    *p = spawn();
+    map_fixed(*p, X, HUGE, RW, ANON);
+    stamp(*p, X, HUGE, tag);
+    uint64_t pa = frame_of(*p, X);
+    cr_assert_eq(pl_proc_fork(*p, c), 0);
+    return pa;
+}
+
 Test(huge, fork_shares_the_2m_page_and_a_write_copies_one_4k_page)
 {
-    struct pl_proc *p = spawn();
-    map_fixed(p, X, HUGE, RW, ANON);
-    stamp(p, X, HUGE, 7);
-    uint64_t pa = frame_of(p, X);
-    struct pl_proc *c;
-    cr_assert_eq(pl_proc_fork(p, &c), 0);
+    struct pl_proc *p, *c;
+    uint64_t pa = fork_huge(7, &p, &c);
     struct leaf lp = leaf_of(p, X), lc = leaf_of(c, X);
     cr_assert_eq(lp.level, 2);
     cr_assert_eq(lc.level, 2, "fork copies a 2M leaf as one");
@@ -439,12 +437,8 @@ Test(huge, fork_shares_the_2m_page_and_a_write_copies_one_4k_page)
 
 Test(huge, the_last_user_makes_the_2m_leaf_writable_again)
 {
-    struct pl_proc *p = spawn();
-    map_fixed(p, X, HUGE, RW, ANON);
-    stamp(p, X, HUGE, 10);
-    uint64_t pa = frame_of(p, X);
-    struct pl_proc *c;
-    cr_assert_eq(pl_proc_fork(p, &c), 0);
+    struct pl_proc *p, *c;
+    uint64_t pa = fork_huge(10, &p, &c);
     pl_proc_exit(c, 0);
     uint64_t reuses = kstats()->cow_reuse, free0 = free_frames();
     stamp(p, X + HUGE - PG, PG, 11);
@@ -495,10 +489,8 @@ Test(huge, an_access_1mib_further_hits_the_2m_tlb_entry)
     cr_assert_eq(kstats()->faults, 1);
 }
 
-Test(huge, off_by_default)
+Test(huge_machine, off_by_default)
 {
-    pl_kernel_free(k);
-    pl_machine_free(m);
     boot(NULL, NULL);
     struct pl_proc *p = spawn();
     map_fixed(p, X, HUGE, RW, ANON);

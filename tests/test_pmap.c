@@ -523,6 +523,14 @@ static uint64_t huge_frames(void)
     return pa;
 }
 
+/* Maps a 2M leaf of new frames at va in pm; returns its first frame. */
+static uint64_t map_huge(struct pmap *pm, uint64_t va, unsigned prot, unsigned pkey)
+{
+    uint64_t pa = huge_frames();
+    cr_assert_eq(pmap_enter_huge(pm, va, pa, prot, pkey, PL_WHY_ZERO_FILL), 0);
+    return pa;
+}
+
 /* Drops our references on the 512 frames from pa (they are unmapped). */
 static void put_huge_frames(uint64_t pa)
 {
@@ -585,8 +593,7 @@ Test(pmap, split_keeps_frames_rights_key_ad_and_memory_type)
 {
     struct pmap pm;
     cr_assert_eq(pmap_create(&pm, k, 99, 7), 0);
-    uint64_t pa = huge_frames();
-    cr_assert_eq(pmap_enter_huge(&pm, X, pa, RX, 5, PL_WHY_ZERO_FILL), 0);
+    uint64_t pa = map_huge(&pm, X, RX, 5);
     /* A, D, and PAT index 5 (the 2M leaf's PAT is bit 12, PWT bit 3) */
     uint64_t pde_pa = history_at(history_len() - 1)->entry_pa;
     uint64_t huge = entry_at(pm.root, X, 2) | PTE_A | PTE_D | PTE_PATLG | PTE_PWT;
@@ -634,8 +641,7 @@ Test(pmap, split_of_a_prot_none_leaf_needs_no_invalidation)
 {
     struct pmap pm;
     cr_assert_eq(pmap_create(&pm, k, 99, 7), 0);
-    uint64_t pa = huge_frames();
-    cr_assert_eq(pmap_enter_huge(&pm, X, pa, PL_PROT_NONE, 0, PL_WHY_MPROTECT), 0);
+    uint64_t pa = map_huge(&pm, X, PL_PROT_NONE, 0);
     struct pmap_page pg;
     pmap_lookup(&pm, X + PG, &pg);
     cr_assert(pg.mapped && pg.huge && !pg.present);
@@ -656,9 +662,7 @@ Test(pmap, split_edges_splits_only_the_leaves_a_range_cuts)
 {
     struct pmap pm;
     cr_assert_eq(pmap_create(&pm, k, 99, 7), 0);
-    uint64_t a = huge_frames(), b = huge_frames();
-    cr_assert_eq(pmap_enter_huge(&pm, X, a, RW, 0, PL_WHY_ZERO_FILL), 0);
-    cr_assert_eq(pmap_enter_huge(&pm, X + TWO_MB, b, RW, 0, PL_WHY_ZERO_FILL), 0);
+    uint64_t a = map_huge(&pm, X, RW, 0), b = map_huge(&pm, X + TWO_MB, RW, 0);
     cr_assert_eq(pmap_split_edges(&pm, X, X + 2 * TWO_MB), 0);
     cr_assert_eq(pl_kernel_stats(k)->thp_split, 0, "both covered whole");
     cr_assert_eq(pmap_split_edges(&pm, X + TWO_MB, X + TWO_MB + PG), 0);
@@ -681,8 +685,7 @@ Test(pmap, range_operations_act_on_a_whole_2m_leaf)
 {
     struct pmap pm;
     cr_assert_eq(pmap_create(&pm, k, 99, 7), 0);
-    uint64_t pa = huge_frames();
-    cr_assert_eq(pmap_enter_huge(&pm, X, pa, RW, 0, PL_WHY_ZERO_FILL), 0);
+    uint64_t pa = map_huge(&pm, X, RW, 0);
     uint64_t pages = flushes_pages();
     pmap_protect(&pm, X, X + TWO_MB, RO, false, PL_WHY_MPROTECT);
     cr_assert_eq(entry_at(pm.root, X, 2), pa | PTE_P | PTE_US | PTE_PS | PTE_XD);
@@ -706,8 +709,7 @@ Test(pmap, fork_copy_copies_a_2m_leaf_read_only)
     struct pmap src, dst;
     cr_assert_eq(pmap_create(&src, k, 98, 0), 0);
     cr_assert_eq(pmap_create(&dst, k, 99, 0), 0);
-    uint64_t pa = huge_frames();
-    cr_assert_eq(pmap_enter_huge(&src, X, pa, RW, 0, PL_WHY_ZERO_FILL), 0);
+    uint64_t pa = map_huge(&src, X, RW, 0);
     uint64_t pde_pa = history_at(history_len() - 1)->entry_pa;
     pl_physmem_write64(k->mem, pde_pa, entry_at(src.root, X, 2) | PTE_A | PTE_D);
     cr_assert_eq(pmap_fork_copy(&dst, &src, X, X + TWO_MB, false), 0);

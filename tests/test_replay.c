@@ -60,11 +60,19 @@ static size_t synthetic(struct pl_trace_access *a)
     return n;
 }
 
-Test(replay, exact_counts)
+/* Writes synthetic() to a new temporary trace; returns its path, and its
+ * number of accesses in *n. */
+static char *synthetic_trace(size_t *n)
 {
     struct pl_trace_access a[64];
-    size_t n = synthetic(a);
-    char *path = write_trace(a, n);
+    *n = synthetic(a);
+    return write_trace(a, *n);
+}
+
+Test(replay, exact_counts)
+{
+    size_t n;
+    char *path = synthetic_trace(&n);
     struct pl_replay_config cfg;
     pl_replay_config_default(&cfg);
     struct pl_replay_report rep;
@@ -146,9 +154,8 @@ Test(replay, tlb_counters_consistent)
 
 Test(replay, deterministic)
 {
-    struct pl_trace_access a[64];
-    size_t n = synthetic(a);
-    char *path = write_trace(a, n);
+    size_t n;
+    char *path = synthetic_trace(&n);
     struct pl_replay_config cfg;
     pl_replay_config_default(&cfg);
     cfg.machine.levels = 5;
@@ -216,9 +223,8 @@ Test(replay, bad_configurations_refused)
 
 Test(replay, huge_pages_map_each_block_once_and_serve_from_2m_tlb_entries)
 {
-    struct pl_trace_access a[64];
-    size_t n = synthetic(a);
-    char *path = write_trace(a, n);
+    size_t n;
+    char *path = synthetic_trace(&n);
     struct pl_replay_config cfg;
     pl_replay_config_default(&cfg);
     struct pl_replay_report small, huge;
@@ -252,9 +258,8 @@ Test(replay, huge_pages_map_each_block_once_and_serve_from_2m_tlb_entries)
 
 Test(replay, huge_pages_fall_back_to_4k_without_a_free_2m_block)
 {
-    struct pl_trace_access a[64];
-    size_t n = synthetic(a);
-    char *path = write_trace(a, n);
+    size_t n;
+    char *path = synthetic_trace(&n);
     struct pl_replay_config cfg;
     pl_replay_config_default(&cfg);
     cfg.machine.ram_size = UINT64_C(4) << 20; /* the kernel's frames break the only 2 MiB block */
