@@ -219,6 +219,36 @@ Test(swap, a_frame_of_a_huge_page_is_split_out_and_swapped_alone)
     assert_consistent();
 }
 
+Test(swap, a_split_that_finds_no_free_frame_gets_one_from_reclaim)
+{
+    boot_swap_pages(16, &swap64, true); /* FIFO, no watermarks */
+    struct pl_proc *p = spawn();
+    const uint64_t huge = UINT64_C(2) << 20;
+    map_fixed(p, X, huge, RW, ANON);
+    fill_page(p, X, 1);
+    fill_page(p, X + PG, 2);
+    map_fixed(p, X + 2 * huge, PG, RW, ANON);
+    fill_page(p, X + 2 * huge, 3);
+    /* every free frame taken by something reclaim cannot evict */
+    struct pl_frame_allocator *fa = pl_kernel_frames(k);
+    static uint64_t held[4096];
+    uint64_t n = 0, pa;
+    while (n < 4096 && pl_frame_alloc(fa, 0, PL_FRAME_KERNEL, &pa) == 0)
+        held[n++] = pa;
+    cr_assert_eq(free_frames(), 0);
+    /* the split of the 2M leaf needs a page table: reclaim evicts the 4K
+     * page, which lets it split the 2M leaf to evict its frames too */
+    cr_assert_eq(pl_sys_munmap(p, X + PG, PG), 0);
+    cr_assert_geq(swap_stats().swap_outs, 2);
+    cr_assert_eq(pl_kernel_stats(k)->thp_split, 1);
+    assert_consistent();
+    for (uint64_t i = 0; i < n; i++)
+        cr_assert_eq(pl_frame_free(fa, held[i]), 0);
+    expect_page(p, X, 1);
+    expect_page(p, X + 2 * huge, 3);
+    assert_consistent();
+}
+
 /* A random workload over more pages than RAM holds, compared with a
  * reference model, under each policy (with 2 MiB pages too, which reclaim
  * splits as it evicts their frames); nothing leaks when the processes
