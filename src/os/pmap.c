@@ -484,7 +484,7 @@ void pmap_protect_key(struct pmap *pm, uint64_t start, uint64_t end, unsigned pr
 /* The table that holds va's entry at leaf_level (1, or 2 for a 2M leaf),
  * created with the tables above it where missing. A 2M leaf above a 4K
  * entry must have been split first (pmap_split). 0 or PL_ENOMEM. */
-static int leaf_table(struct pmap *pm, uint64_t va, int leaf_level, uint64_t *table)
+static int table_for_leaf(struct pmap *pm, uint64_t va, int leaf_level, uint64_t *table)
 {
     struct pl_kernel *k = pm->k;
     uint64_t t = pm->root;
@@ -612,7 +612,7 @@ static int enter(struct pmap *pm, uint64_t va, int level, uint64_t pa, unsigned 
     uint64_t span = entry_span(level);
     assert(va < pm->k->user_top && va % span == 0 && pa % span == 0);
     uint64_t table;
-    int rc = leaf_table(pm, va, level, &table);
+    int rc = table_for_leaf(pm, va, level, &table);
     if (rc < 0)
         return rc;
     unsigned index = pte_index(va, level);
