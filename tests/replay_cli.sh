@@ -2,9 +2,10 @@
 # Usage: replay_cli.sh PTELAB [record]
 # Without 'record': `ptelab trace replay` on an imported reference string:
 # option errors (exit 2 before anything runs), a missing file (exit 1), the
-# text report and --json (a valid object with the exact counts). With
-# 'record': records `ls /` under valgrind and replays it (exit 77, meson's
-# "skip", when valgrind is not installed).
+# text report and --json (a valid object with the exact counts), 2 MiB
+# pages and their fallback. With 'record': records `ls /` under valgrind
+# and replays it with 4 KiB and with 2 MiB pages (exit 77, meson's "skip",
+# when valgrind is not installed).
 set -u
 . "$(dirname "$0")/cli_lib.sh"
 cli_setup replay-cli "$1" "${2:-}"
@@ -33,6 +34,17 @@ if [ "$mode" = record ]; then
   [ "$(json_get rep.json faults.zero_fill)" = "$pages" ] || fail "zero-fill $(json_get rep.json faults.zero_fill), $pages pages"
   [ "$(json_get rep.json killed)" = False ] || fail "killed"
   [ "$accesses" -gt 1000 ] || fail "only $accesses accesses"
+  # with 2 MiB pages: every block is one huge fault, and the TLB reach
+  # saves walks
+  "$ptelab" trace replay --json --pages 2m ls.pltrace >rep2m.json 2>rep.err || fail "replay 2m: $(cat rep.err)"
+  [ "$(json_get rep2m.json accesses)" = "$accesses" ] || fail "2m replayed $(json_get rep2m.json accesses)"
+  [ "$(json_get rep2m.json faults.huge)" -gt 0 ] || fail "2m: no huge fault"
+  [ "$(json_get rep2m.json huge_pages.fallbacks)" = 0 ] || fail "2m: a fallback with 1 GiB of RAM"
+  [ "$(json_get rep2m.json faults.total)" -lt "$(json_get rep.json faults.total)" ] ||
+    fail "2m: $(json_get rep2m.json faults.total) faults, 4k: $(json_get rep.json faults.total)"
+  [ "$(json_get rep2m.json tlb.l1d.hits_2m)" -gt 0 ] || fail "2m: no hit on a 2 MiB TLB entry"
+  [ "$(json_get rep2m.json walks)" -lt "$(json_get rep.json walks)" ] ||
+    fail "2m: $(json_get rep2m.json walks) walks, 4k: $(json_get rep.json walks)"
   [ "$failures" = 0 ] && echo "replay-record: ok"
   [ "$failures" = 0 ]
   exit
@@ -56,7 +68,7 @@ expect 2 "TLB geometry.*'48/5'" "$ptelab" trace replay --tlb-l1d 48/5 "$t"
 expect 2 "TLB geometry.*'48/4'" "$ptelab" trace replay --tlb-l2 48/4 "$t"
 expect 2 "TLB geometry.*'64'" "$ptelab" trace replay --tlb-l1i 64 "$t"
 expect 2 "4k or 2m, not '1g'" "$ptelab" trace replay --pages 1g "$t"
-expect 2 'huge-page support' "$ptelab" trace replay --pages 2m "$t"
+expect 2 "4k or 2m, not '2g'" "$ptelab" trace replay --pages 2g "$t"
 expect 2 "fifo, lru, clock, active-inactive or opt, not 'belady'" "$ptelab" trace replay --policy belady "$t"
 expect 2 'needs swap' "$ptelab" trace replay --policy lru --swap 0 "$t"
 expect 2 "not a size 'x'" "$ptelab" trace replay --swap x "$t"
@@ -88,6 +100,28 @@ else
   echo "note: python3 missing, --json checked by shape only"
   grep -Eq '^\{.*\}$' "$dir/r.json" || fail "json shape: $(cat "$dir/r.json")"
 fi
+# --pages 2m: the five pages lie in one 2 MiB block, so one huge fault maps
+# them all; a first walk faults, its retry fills the L1D with a 2M entry,
+# which serves the other six references
+expect 0 '^page faults: +1 \(zero-fill 0, huge 1,' "$ptelab" trace replay --pages 2m --progress never "$t"
+grep -Eq '^replay of .*, 2 MiB pages$' "$dir/out" || fail "2m header: $(cat "$dir/out")"
+grep -Eq '^huge pages: +1 mapped by faults, 0 fell back to 4 KiB, 0 split$' "$dir/out" || fail "2m huge: $(cat "$dir/out")"
+grep -Eq '^TLB L1D +6 hits \(6 by 2 MiB entries\), 2 misses' "$dir/out" || fail "2m TLB: $(cat "$dir/out")"
+grep -Eq '^walks: +2,' "$dir/out" || fail "2m walks: $(cat "$dir/out")"
+grep -Eq '^resident at end: +512 pages' "$dir/out" || fail "2m resident: $(cat "$dir/out")"
+"$ptelab" trace replay --progress never "$t" | grep -Eq '^walks: +10,' || fail "4k: five faults, ten walks"
+if command -v python3 >/dev/null 2>&1; then
+  "$ptelab" trace replay --json --pages 2m "$t" >"$dir/h.json" || fail "--pages 2m --json"
+  [ "$(json_get "$dir/h.json" page_size)" = 2097152 ] || fail "json page_size: $(cat "$dir/h.json")"
+  [ "$(json_get "$dir/h.json" faults.huge)" = 1 ] || fail "json huge faults: $(cat "$dir/h.json")"
+  [ "$(json_get "$dir/h.json" faults.zero_fill)" = 0 ] || fail "json zero-fill: $(cat "$dir/h.json")"
+  [ "$(json_get "$dir/h.json" huge_pages.fallbacks)" = 0 ] || fail "json fallbacks: $(cat "$dir/h.json")"
+  [ "$(json_get "$dir/h.json" tlb.l1d.hits_2m)" = 6 ] || fail "json 2m hits: $(cat "$dir/h.json")"
+fi
+# with only 4 MiB of RAM no free 2 MiB block is left: every fault falls back
+expect 0 '^page faults: +5 \(zero-fill 5, huge 0,' "$ptelab" trace replay --pages 2m --ram 4M --progress never "$t"
+grep -Eq '^huge pages: +0 mapped by faults, 1 fell back to 4 KiB, 0 split$' "$dir/out" || fail "4M fallback: $(cat "$dir/out")"
+
 # --policy opt reads the trace twice; the report names the policy
 expect 0 '^accesses: +7 ' "$ptelab" trace replay --policy opt --ram 4M --progress never "$t"
 grep -Eq '^swap \(opt\): 0 in' "$dir/out" || fail "opt report: $(cat "$dir/out")"

@@ -8,8 +8,9 @@
 
 #include "ptelab/swap.h"
 
-/* Boots a machine of ram_mib MiB and a kernel with swap configuration sc. */
-static inline void boot_swap(uint64_t ram_mib, const struct pl_swap_config *sc)
+/* Boots a machine of ram_mib MiB and a kernel with swap configuration sc,
+ * and transparent huge pages when huge_anon. */
+static inline void boot_swap_pages(uint64_t ram_mib, const struct pl_swap_config *sc, bool huge_anon)
 {
     struct pl_machine_config mc = os_machine_config();
     mc.ram_size = ram_mib << 20;
@@ -17,7 +18,14 @@ static inline void boot_swap(uint64_t ram_mib, const struct pl_swap_config *sc)
     pl_kernel_config_default(&kc);
     kc.history = false;
     kc.swap = *sc;
+    kc.huge_anon = huge_anon;
     boot(&mc, &kc);
+}
+
+/* boot_swap_pages with 4 KiB pages only. */
+static inline void boot_swap(uint64_t ram_mib, const struct pl_swap_config *sc)
+{
+    boot_swap_pages(ram_mib, sc, false);
 }
 
 static inline struct pl_swap_stats swap_stats(void)

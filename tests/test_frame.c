@@ -321,6 +321,76 @@ Test(frame, reference_counts_free_the_block_at_the_last_put)
     assert_consistent();
 }
 
+Test(frame, split_makes_every_frame_a_block_of_its_own)
+{
+    make(0, MB(4));
+    uint64_t pa = alloc_ok(9, PL_FRAME_USER);
+    cr_assert_eq(pa, 0);
+    cr_assert_eq(pl_frame_split(fa, pa), 0);
+    struct pl_frame_stats st = stats();
+    cr_assert_eq(st.allocated[9], 0);
+    cr_assert_eq(st.allocated[0], 512);
+    cr_assert_eq(st.free_frames, 512, "a split allocates nothing more");
+    for (unsigned i = 0; i < 512; i++) {
+        const struct pl_frame *m = pl_frame_meta(fa, pa + F(i));
+        cr_assert_eq(m->flags, PL_FRAME_HEAD | PL_FRAME_USER, "frame %u", i);
+        cr_assert_eq(m->order, 0);
+        cr_assert_eq(m->refcount, 1);
+        cr_assert_eq(m->mapcount, 0);
+    }
+    assert_consistent();
+    /* each frame is counted on its own */
+    cr_assert_eq(pl_frame_get(fa, pa + F(7)), 0);
+    cr_assert_eq(pl_frame_meta(fa, pa + F(7))->refcount, 2);
+    cr_assert_eq(pl_frame_meta(fa, pa + F(6))->refcount, 1);
+    cr_assert_eq(pl_frame_put(fa, pa + F(7)), 0);
+    cr_assert_eq(pl_frame_split(fa, pa + F(3)), 0, "an order-0 block stays as it is");
+    cr_assert_eq(pl_frame_meta(fa, pa + F(3))->refcount, 1);
+    assert_consistent();
+}
+
+Test(frame, split_frames_freed_one_by_one_coalesce_into_the_block)
+{
+    make(0, MB(4));
+    uint64_t pa = alloc_ok(9, PL_FRAME_USER);
+    cr_assert_eq(pl_frame_split(fa, pa), 0);
+    uint64_t merges = stats().merges;
+    /* in a scrambled order: 7 is prime to 512, so i * 7 % 512 visits each frame once */
+    for (unsigned i = 0; i < 512; i++) {
+        unsigned f = i * 7 % 512;
+        cr_assert_eq(pl_frame_put(fa, pa + F(f)), 0, "frame %u", f);
+        if (i % 64 == 0)
+            assert_consistent();
+    }
+    struct pl_frame_stats st = stats();
+    cr_assert_eq(st.allocated[0], 0);
+    cr_assert_eq(st.free_frames, 1024);
+    cr_assert_eq(st.frees, 512, "every frame is returned on its own");
+    cr_assert_eq(st.merges - merges, 511 + 1, "511 merges rebuild the 2M block, one more joins its buddy");
+    assert_free_blocks((uint64_t[]){0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 11);
+    assert_consistent();
+    cr_assert_eq(alloc_ok(10, 0), 0, "the whole range is one block again");
+}
+
+Test(frame, split_refuses_shared_mapped_and_non_head_blocks)
+{
+    make(0, MB(4));
+    uint64_t pa = alloc_ok(9, PL_FRAME_USER);
+    cr_assert_eq(pl_frame_split(fa, pa + F(1)), PL_EINVAL, "a tail frame");
+    cr_assert_eq(pl_frame_split(fa, MB(2)), PL_EINVAL, "a free block");
+    cr_assert_eq(pl_frame_split(fa, pa + 1), PL_EINVAL, "unaligned");
+    cr_assert_eq(pl_frame_split(fa, MB(8)), PL_EINVAL, "outside the range");
+    cr_assert_eq(pl_frame_get(fa, pa), 0);
+    cr_assert_eq(pl_frame_split(fa, pa), PL_EINVAL, "another reference");
+    cr_assert_eq(pl_frame_put(fa, pa), 0);
+    pl_frame_meta(fa, pa)->mapcount = 1;
+    cr_assert_eq(pl_frame_split(fa, pa), PL_EINVAL, "mapped");
+    pl_frame_meta(fa, pa)->mapcount = 0;
+    cr_assert_eq(pl_frame_meta(fa, pa)->order, 9, "nothing changed");
+    cr_assert_eq(stats().allocated[9], 1);
+    assert_consistent();
+}
+
 Test(frame, get_refuses_to_overflow_the_count)
 {
     make(0, MB(1));

@@ -5,7 +5,10 @@
  * release, bad system calls, accesses to kernel and non-canonical
  * addresses, and all of these under injected frame-allocation failures)
  * over several processes and several machines (4- and 5-level, with and
- * without PCIDs, tiny TLBs).
+ * without PCIDs, tiny TLBs, and transparent huge pages: then a sixth
+ * window of two aligned 2 MiB takes mmaps of whole 2 MiB ranges and long
+ * runs, and munmaps and mprotects of whole ranges and across their edges,
+ * so that 2M leaves are mapped, split, forked and copied on write).
  *
  * The model keeps, per process, each page of a few address windows: mapped
  * or not, its rights, private or shared, its object and page in it, and its
@@ -16,7 +19,8 @@
  *   - every byte read is the model's (nothing lost, nothing leaked: each
  *     process writes a pattern naming itself);
  *   - no TLB or paging-structure-cache entry of a live address space is
- *     staler than the SDM allows (same frame, no more rights, D only if D);
+ *     staler than the SDM allows (same frame and page size, no more
+ *     rights, D only if D);
  *   - the live shm objects are the model's.
  * Every few operations, and at the end of each sequence, every page of
  * every process is compared byte for byte with the model through the page
@@ -57,9 +61,11 @@
 #define PROPERTY_WRITE_ONLY 1
 #endif
 
-#define NWIN 5
+#define NWIN 5            /* the windows of every machine */
 #define WPAGES 32
-#define NPAGES (NWIN * WPAGES)
+#define HUGE_PAGES 512    /* 4 KiB pages of a 2 MiB page */
+#define HUGE_WPAGES 1024  /* a sixth window with huge pages: two aligned 2 MiB */
+#define NPAGES (NWIN * WPAGES + HUGE_WPAGES)
 #define MAXP 6
 #define MAXOBJ 256
 #define MAX_ACCESS (3 * PG)
@@ -71,6 +77,7 @@ struct machine_kind {
     bool pcid;
     bool tiny_tlb;
     unsigned ops; /* per sequence */
+    bool huge;    /* huge_anon, 32 MiB of RAM and the huge window */
 };
 
 struct mobj {
@@ -106,7 +113,10 @@ struct world {
     int op;
     struct pl_machine *m;
     struct pl_kernel *k;
-    uint64_t win[NWIN];
+    int nwin, npages;                       /* windows and model pages in use */
+    uint64_t win[NWIN + 1];                 /* window w: wpages[w] pages from win[w], */
+    int wpages[NWIN + 1], wfirst[NWIN + 1]; /* model pages wfirst[w] ... */
+    int huge_win;                           /* the huge window, -1 without */
     struct mproc procs[MAXP];
     struct mobj objs[MAXOBJ];
     int nobjs;
@@ -169,14 +179,34 @@ static bool chance(unsigned percent) { return rnd(100) < percent; }
 
 /* ---- the address windows ---- */
 
-static uint64_t page_va(int i) { return W.win[i / WPAGES] + (uint64_t)(i % WPAGES) * PG; }
+/* The window of model page i. */
+static int window_of(int i)
+{
+    int w = 0;
+    while (i >= W.wfirst[w] + W.wpages[w])
+        w++;
+    return w;
+}
+
+static uint64_t page_va(int i)
+{
+    int w = window_of(i);
+    return W.win[w] + (uint64_t)(i - W.wfirst[w]) * PG;
+}
+
+/* Model pages from i to the end of its window. */
+static int room_from(int i)
+{
+    int w = window_of(i);
+    return W.wfirst[w] + W.wpages[w] - i;
+}
 
 /* The model page of va, or -1 outside every window. */
 static int page_index(uint64_t va)
 {
-    for (int w = 0; w < NWIN; w++)
-        if (va >= W.win[w] && va - W.win[w] < WPAGES * PG)
-            return w * WPAGES + (int)((va - W.win[w]) / PG);
+    for (int w = 0; w < W.nwin; w++)
+        if (va >= W.win[w] && va - W.win[w] < (uint64_t)W.wpages[w] * PG)
+            return W.wfirst[w] + (int)((va - W.win[w]) / PG);
     return -1;
 }
 
@@ -232,7 +262,7 @@ static void page_unmap(struct mpage *pg)
 
 static void proc_clear(struct mproc *mp)
 {
-    for (int i = 0; i < NPAGES; i++)
+    for (int i = 0; i < W.npages; i++)
         page_unmap(&mp->pg[i]);
 }
 
@@ -376,6 +406,25 @@ static unsigned model_objects(void)
     return n;
 }
 
+/* The leaf for va in the tables under root, and the bytes it maps (4 KiB,
+ * or 2 MiB for a PDE with PS); 0 when not present or a table is missing. */
+static uint64_t leaf_at(uint64_t root, uint64_t va, uint64_t *size)
+{
+    uint64_t table = root;
+    *size = PG;
+    for (int l = W.k->levels; l > 1; l--) {
+        uint64_t e = pl_physmem_read64(W.k->mem, table + 8 * pte_index(va, l));
+        if (!(e & PTE_P))
+            return 0;
+        if (l == 2 && (e & PTE_PS)) {
+            *size = UINT64_C(1) << 21;
+            return e;
+        }
+        table = e & PTE_ADDR_MASK;
+    }
+    return pl_physmem_read64(W.k->mem, table + 8 * pte_index(va, 1));
+}
+
 /* The raw entry at level for va in the tables under root; 0 when a table on
  * the way is missing. */
 static uint64_t entry_at(uint64_t root, uint64_t va, int level)
@@ -391,9 +440,10 @@ static uint64_t entry_at(uint64_t root, uint64_t va, int level)
 }
 
 /* No cached translation of a live address space may point elsewhere than
- * its entry, grant more, or claim a D bit the entry lacks; no cached walk
- * step may lead to another table than the tables do. Without PCIDs only
- * the loaded address space can have entries. */
+ * its entry, map another page size (a split 2M leaf's translation is
+ * gone), grant more, or claim a D bit the entry lacks; no cached walk step
+ * may lead to another table than the tables do. Without PCIDs only the
+ * loaded address space can have entries. */
 static void check_tlb(void)
 {
     struct pl_tlb *t = pl_cpu_tlb(kcpu(W.k));
@@ -403,16 +453,20 @@ static void check_tlb(void)
             continue;
         uint16_t pcid = mp->p->pmap.pcid;
         uint64_t root = mp->p->pmap.root;
-        for (int i = 0; i < NPAGES; i++) {
-            uint64_t va = page_va(i);
-            uint64_t e = entry_at(root, va, 1);
+        for (int i = 0; i < W.npages; i++) {
+            uint64_t va = page_va(i), size;
+            uint64_t e = leaf_at(root, va, &size);
+            uint64_t frame = (e & PTE_ADDR_MASK & ~(size - 1)) + (va & (size - 1));
             for (unsigned which = 0; which < PL_TLBS; which++) {
                 struct pl_tlb_entry te;
                 if (!pl_tlb_probe(t, which, va, pcid, &te))
                     continue;
                 CHECK(e & PTE_P, "pid %d: TLB %u caches 0x%llx, whose entry 0x%llx is not present", CTX, mp->pid,
                       which, (unsigned long long)va, (unsigned long long)e);
-                CHECK(te.frame == (e & PTE_ADDR_MASK), "pid %d: TLB %u maps 0x%llx to 0x%llx, the entry to 0x%llx",
+                CHECK(UINT64_C(1) << te.page_shift == size, "pid %d: TLB %u caches 0x%llx as a page of 2^%u bytes, "
+                      "the entry maps 0x%llx", CTX, mp->pid, which, (unsigned long long)va, te.page_shift,
+                      (unsigned long long)size);
+                CHECK(te.frame + (va & (size - 1)) == frame, "pid %d: TLB %u maps 0x%llx to 0x%llx, the entry to 0x%llx",
                       CTX, mp->pid, which, (unsigned long long)va, (unsigned long long)te.frame,
                       (unsigned long long)(e & PTE_ADDR_MASK));
                 CHECK(!(te.rights & PL_RIGHT_W) || (e & PTE_RW), "pid %d: TLB %u lets 0x%llx be written, the entry not",
@@ -423,8 +477,8 @@ static void check_tlb(void)
                       (unsigned long long)va);
             }
         }
-        for (int w = 0; w < NWIN; w++)
-            for (uint64_t off = 0; off < WPAGES * PG; off += 16 * PG) {
+        for (int w = 0; w < W.nwin; w++)
+            for (uint64_t off = 0; off < (uint64_t)W.wpages[w] * PG; off += 16 * PG) {
                 uint64_t va = W.win[w] + off;
                 for (int level = 2; level <= W.k->levels; level++) {
                     uint64_t table;
@@ -454,16 +508,20 @@ struct leaf_list {
     uint64_t va[NPAGES + 1], entry[NPAGES + 1];
 };
 
+/* Collects the leaves, a 2M leaf as the 512 4K leaves it stands for. */
 static void collect(void *ctx, uint64_t va, int level, uint64_t entry_pa, uint64_t entry)
 {
     struct leaf_list *l = ctx;
-    (void)level;
     (void)entry_pa;
-    if (l->n <= NPAGES) {
-        l->va[l->n] = va;
-        l->entry[l->n] = entry;
+    uint64_t pages = level == 2 ? HUGE_PAGES : 1;
+    uint64_t pa = entry & PTE_ADDR_MASK & ~(pages * PG - 1), bits = entry & ~(PTE_ADDR_MASK | PTE_PS);
+    for (uint64_t i = 0; i < pages; i++) {
+        if (l->n <= NPAGES) {
+            l->va[l->n] = va + i * PG;
+            l->entry[l->n] = (pa + i * PG) | bits;
+        }
+        l->n++;
     }
-    l->n++;
 }
 
 /* Every page of every process and object, byte for byte, read through the
@@ -478,7 +536,7 @@ static void check_deep(void)
         CHECK(pl_proc_state(mp->p) == PL_PROC_RUNNING, "pid %d is not running", CTX, mp->pid);
         const struct pl_vma_set *vs = pl_proc_vmas(mp->p);
         uint64_t model_pages = 0;
-        for (int i = 0; i < NPAGES; i++) {
+        for (int i = 0; i < W.npages; i++) {
             const struct mpage *pg = &mp->pg[i];
             uint64_t va = page_va(i);
             const struct pl_vma *v = pl_vma_find(vs, va);
@@ -509,7 +567,7 @@ static void check_deep(void)
 
         struct leaf_list l = {0};
         pl_proc_foreach_pte(mp->p, collect, &l);
-        CHECK(l.n <= NPAGES, "pid %d: %zu leaves", CTX, mp->pid, l.n);
+        CHECK(l.n <= (size_t)W.npages, "pid %d: %zu leaves", CTX, mp->pid, l.n);
         CHECK(l.n == pl_proc_stats(mp->p)->resident, "pid %d: %zu leaves, resident says %llu", CTX, mp->pid, l.n,
               (unsigned long long)pl_proc_stats(mp->p)->resident);
         bool resident[NPAGES] = {false};
@@ -538,7 +596,7 @@ static void check_deep(void)
                       (unsigned long long)l.va[j], b, buf[b], want[b]);
             }
         }
-        for (int i = 0; i < NPAGES; i++) {
+        for (int i = 0; i < W.npages; i++) {
             const struct mpage *pg = &mp->pg[i];
             if (pg->mapped && !resident[i] && !pg->shared)
                 CHECK(pg->priv == NULL, "pid %d: 0x%llx has private bytes but no page: lost", CTX, mp->pid,
@@ -579,7 +637,7 @@ static void op_spawn(bool oom_ok)
     mp->used = true;
     mp->p = p;
     mp->pid = pl_proc_pid(p);
-    for (int i = 0; i < NPAGES; i++)
+    for (int i = 0; i < W.npages; i++)
         mp->pg[i].obj = -1;
     set_handler(mp, (enum handler_kind)rnd(3));
 }
@@ -599,7 +657,7 @@ static void op_fork(struct mproc *parent, bool oom_ok)
     mp->p = c;
     mp->pid = pl_proc_pid(c);
     mp->signals = 0;
-    for (int i = 0; i < NPAGES; i++) {
+    for (int i = 0; i < W.npages; i++) {
         struct mpage *pg = &mp->pg[i];
         if (pg->priv) {
             uint8_t *copy = malloc(PG);
@@ -659,7 +717,7 @@ static uint64_t predict_placement(const struct mproc *mp, uint64_t hint, uint64_
         a = clash + PG;
     }
     int first = page_index(a), last = page_index(a + (n - 1) * PG);
-    if (first < 0 || last < 0 || first / WPAGES != last / WPAGES)
+    if (first < 0 || last < 0 || window_of(first) != window_of(last))
         return 0;
     return a;
 }
@@ -673,11 +731,27 @@ static int random_object(uint64_t min_pages)
     return n ? candidates[rnd((uint64_t)n)] : -1;
 }
 
+/* Where in window w an mmap goes: pages [s, s + n) of it. In the huge
+ * window often whole aligned 2 MiB, or a long run across them, so that
+ * huge pages happen. */
+static void mmap_extent(int w, uint64_t *s, uint64_t *n)
+{
+    uint64_t pages = (uint64_t)W.wpages[w];
+    if (w == W.huge_win && chance(70)) {
+        *s = chance(50) ? HUGE_PAGES * rnd(pages / HUGE_PAGES) : rnd(pages);
+        *n = *s % HUGE_PAGES == 0 && chance(60) ? HUGE_PAGES * (1 + rnd((pages - *s) / HUGE_PAGES))
+                                                : 1 + rnd(pages - *s);
+        return;
+    }
+    *s = rnd(pages);
+    *n = 1 + rnd(pages - *s < 16 ? pages - *s : 16);
+}
+
 static void op_mmap(struct mproc *mp)
 {
-    int w = (int)rnd(NWIN);
-    uint64_t s = rnd(WPAGES);
-    uint64_t n = 1 + rnd(WPAGES - s < 16 ? WPAGES - s : 16);
+    int w = W.huge_win >= 0 && chance(40) ? W.huge_win : (int)rnd((uint64_t)W.nwin);
+    uint64_t s, n;
+    mmap_extent(w, &s, &n);
     unsigned prot = random_prot();
     /* what backs it */
     int kind = (int)rnd(100);
@@ -741,15 +815,29 @@ static void op_mmap(struct mproc *mp)
     }
 }
 
-/* A random range in a window, often starting on a mapped page. */
+/* A random range in a window, often starting on a mapped page; in the
+ * huge window often a whole aligned 2 MiB, or pages across the edge of
+ * one. */
 static void random_range(const struct mproc *mp, int *first, uint64_t *n)
 {
-    int i = (int)rnd(NPAGES);
+    int i = (int)rnd((uint64_t)W.npages);
     if (chance(70)) {
         for (int tries = 0; tries < 8 && !mp->pg[i].mapped; tries++)
-            i = (int)rnd(NPAGES);
+            i = (int)rnd((uint64_t)W.npages);
     }
-    int room = WPAGES - i % WPAGES;
+    int w = window_of(i);
+    if (w == W.huge_win && chance(40)) {
+        int edge = W.wfirst[w] + HUGE_PAGES * (int)rnd(HUGE_WPAGES / HUGE_PAGES);
+        if (chance(50)) {
+            *first = edge;
+            *n = HUGE_PAGES;
+        } else {
+            *first = edge + (edge > W.wfirst[w] ? -(int)rnd(8) : 0);
+            *n = 1 + rnd(16);
+        }
+        return;
+    }
+    int room = room_from(i);
     *first = i;
     *n = 1 + rnd((uint64_t)(room < 6 ? room : 6));
 }
@@ -886,7 +974,10 @@ static uint64_t wild_address(void)
     case 3:
         return UINT64_C(0x8000000000000000) + rnd(PG);
     case 4:
-        return W.win[rnd(NWIN)] + WPAGES * PG - 1 - rnd(16); /* a window's end */
+    {
+        int w = (int)rnd((uint64_t)W.nwin);
+        return W.win[w] + (uint64_t)W.wpages[w] * PG - 1 - rnd(16); /* a window's end */
+    }
     default:
         return UINT64_C(0x123456789000) + rnd(PG);
     }
@@ -897,14 +988,14 @@ static uint64_t wild_address(void)
  * anywhere in the windows. */
 static uint64_t pick_access(const struct mproc *mp, unsigned kind, size_t *len)
 {
-    int i = (int)rnd(NPAGES);
+    int i = (int)rnd((uint64_t)W.npages);
     if (chance(90)) {
         bool want_ok = chance(85);
         for (int tries = 0; tries < 32; tries++) {
             const struct mpage *pg = &mp->pg[i];
             if (pg->mapped && (!want_ok || allows(pg->prot, kind)))
                 break;
-            i = (int)rnd(NPAGES);
+            i = (int)rnd((uint64_t)W.npages);
         }
     }
     uint64_t va = page_va(i) + rnd(PG);
@@ -915,7 +1006,7 @@ static uint64_t pick_access(const struct mproc *mp, unsigned kind, size_t *len)
     } else if (chance(75)) {
         /* to the end of the run of pages allowing it, or one byte beyond */
         int j = i;
-        while (j + 1 < NPAGES && (j + 1) % WPAGES != 0 && mp->pg[j + 1].mapped && allows(mp->pg[j + 1].prot, kind))
+        while (room_from(j) > 1 && mp->pg[j + 1].mapped && allows(mp->pg[j + 1].prot, kind))
             j++;
         uint64_t end = page_va(j) + PG + (chance(20) ? 1 : 0);
         *len = (size_t)(end - va);
@@ -1010,7 +1101,7 @@ static void op_shm_release(void)
 
 static void op_bad_syscall(struct mproc *mp)
 {
-    uint64_t a = 0, w = W.win[rnd(NWIN)];
+    uint64_t a = 0, w = W.win[rnd((uint64_t)W.nwin)];
     const unsigned anon = PL_MAP_PRIVATE | PL_MAP_ANONYMOUS, rw = PL_PROT_READ | PL_PROT_WRITE;
     int rc, want;
     switch (rnd(8)) {
@@ -1051,7 +1142,7 @@ static void step(void)
         return;
     }
     int mapped = 0;
-    for (int i = 0; i < NPAGES; i++)
+    for (int i = 0; i < W.npages; i++)
         mapped += mp->pg[i].mapped;
     if (mapped < 24 && chance(40)) {
         op_mmap(mp);
@@ -1131,7 +1222,8 @@ static void run_sequence(const struct machine_kind *mk, uint64_t seed)
     W.trace = getenv("PTELAB_PROPERTY_TRACE") != NULL;
     struct pl_machine_config mc;
     pl_machine_config_default(&mc);
-    mc.ram_size = UINT64_C(16) << 20;
+    /* huge pages need room: every model page of six processes may be private */
+    mc.ram_size = (mk->huge ? UINT64_C(32) : UINT64_C(16)) << 20;
     mc.levels = mk->levels;
     mc.pcid = mk->pcid;
     mc.seed = seed;
@@ -1148,6 +1240,7 @@ static void run_sequence(const struct machine_kind *mk, uint64_t seed)
     struct pl_kernel_config kc;
     pl_kernel_config_default(&kc);
     kc.history_limit = 4096;
+    kc.huge_anon = mk->huge;
     cr_assert_eq(pl_kernel_new(W.m, &kc, &W.k), 0);
     uint64_t top = pl_kernel_user_top(W.k);
     W.win[0] = PL_MMAP_FLOOR;
@@ -1155,6 +1248,17 @@ static void run_sequence(const struct machine_kind *mk, uint64_t seed)
     W.win[2] = (mk->levels == 5 ? UINT64_C(1) << 48 : UINT64_C(1) << 39) - 16 * PG; /* across a root entry */
     W.win[3] = PL_MMAP_BASE;
     W.win[4] = top - WPAGES * PG;
+    W.nwin = NWIN;
+    W.huge_win = -1;
+    if (mk->huge) {
+        W.win[NWIN] = UINT64_C(0x80000000); /* 2 MiB aligned: two 2M leaves fit */
+        W.huge_win = W.nwin++;
+    }
+    for (int w = 0; w < W.nwin; w++) {
+        W.wpages[w] = w == W.huge_win ? HUGE_WPAGES : WPAGES;
+        W.wfirst[w] = W.npages;
+        W.npages += W.wpages[w];
+    }
 
     for (W.op = 0; W.op < (int)mk->ops; W.op++) {
         step();
@@ -1185,10 +1289,12 @@ static void run_sequence(const struct machine_kind *mk, uint64_t seed)
     if (getenv("PTELAB_PROPERTY_STATS")) {
         const struct pl_kernel_stats *ks = pl_kernel_stats(W.k);
         fprintf(stderr, "%s seed %llu: faults %llu zero-fill %llu shared %llu cow-copy %llu cow-reuse %llu spurious %llu "
-                "signals %llu kills %llu forks %llu ok-accesses %ld\n", W.mk->name, (unsigned long long)W.seed,
-                (unsigned long long)ks->faults, (unsigned long long)ks->zero_fill, (unsigned long long)ks->shared_page,
-                (unsigned long long)ks->cow_copy, (unsigned long long)ks->cow_reuse, (unsigned long long)ks->spurious,
-                (unsigned long long)ks->signals, (unsigned long long)ks->kills, (unsigned long long)ks->forks, W.ok_accesses);
+                "signals %llu kills %llu forks %llu thp %llu/%llu/%llu ok-accesses %ld\n", W.mk->name,
+                (unsigned long long)W.seed, (unsigned long long)ks->faults, (unsigned long long)ks->zero_fill,
+                (unsigned long long)ks->shared_page, (unsigned long long)ks->cow_copy,
+                (unsigned long long)ks->cow_reuse, (unsigned long long)ks->spurious, (unsigned long long)ks->signals,
+                (unsigned long long)ks->kills, (unsigned long long)ks->forks, (unsigned long long)ks->thp_fault,
+                (unsigned long long)ks->thp_fallback, (unsigned long long)ks->thp_split, W.ok_accesses);
     }
     while (W.nended > 0)
         pl_proc_reap(W.ended[--W.nended]);
@@ -1220,30 +1326,48 @@ TestSuite(kernel_property, .timeout = 300);
 
 Test(kernel_property, four_level_pcid)
 {
-    static const struct machine_kind mk = {"4-level PCID", 4, true, false, 120};
+    static const struct machine_kind mk = {"4-level PCID", 4, true, false, 120, false};
     run_machine(&mk, 1, 400);
 }
 
 Test(kernel_property, four_level_no_pcid)
 {
-    static const struct machine_kind mk = {"4-level no PCID", 4, false, false, 120};
+    static const struct machine_kind mk = {"4-level no PCID", 4, false, false, 120, false};
     run_machine(&mk, 2, 400);
 }
 
 Test(kernel_property, five_level_pcid)
 {
-    static const struct machine_kind mk = {"5-level PCID", 5, true, false, 120};
+    static const struct machine_kind mk = {"5-level PCID", 5, true, false, 120, false};
     run_machine(&mk, 3, 300);
 }
 
 Test(kernel_property, tiny_tlbs)
 {
-    static const struct machine_kind mk = {"4-level PCID tiny TLBs", 4, true, true, 120};
+    static const struct machine_kind mk = {"4-level PCID tiny TLBs", 4, true, true, 120, false};
     run_machine(&mk, 4, 300);
 }
 
 Test(kernel_property, long_sequences)
 {
-    static const struct machine_kind mk = {"4-level PCID long", 4, true, false, 1500};
+    static const struct machine_kind mk = {"4-level PCID long", 4, true, false, 1500, false};
     run_machine(&mk, 5, 12);
+}
+
+Test(kernel_property, huge_pages)
+{
+    static const struct machine_kind mk = {"4-level PCID huge pages", 4, true, false, 120, true};
+    run_machine(&mk, 6, 150);
+}
+
+Test(kernel_property, huge_pages_five_level_no_pcid_tiny_tlbs)
+{
+    static const struct machine_kind mk = {"5-level no PCID tiny TLBs huge pages", 5, false, true, 120, true};
+    run_machine(&mk, 7, 100);
+}
+
+Test(kernel_property, huge_pages_long_sequences)
+{
+    static const struct machine_kind mk = {"4-level PCID long huge pages", 4, true, false, 1500, true};
+    run_machine(&mk, 8, 6);
 }

@@ -1,9 +1,9 @@
 /* os/pmap through its internal interface (os/pmap.h): the entries it
  * writes, the tables it builds and frees, the frame references and map
  * counts it keeps, the invalidations it issues (exactly when the SDM needs
- * them: removals, lowered rights, changed frames; not for new entries or
- * added rights), fork copies, and the history of every write with its
- * cause. */
+ * them: removals, lowered rights, changed frames, a 2M leaf split; not for
+ * new entries or added rights), fork copies, 2M leaves and their splits,
+ * and the history of every write with its cause. */
 #include <string.h>
 
 #include "hw/pte.h"
@@ -511,6 +511,219 @@ Test(pmap, fork_copy_of_private_and_shared_ranges)
         cr_assert_eq(meta(pa)->mapcount, 0);
         cr_assert_eq(pl_frame_put(fa, pa), 0);
     }
+}
+
+/* 512 frames of an order-9 block, each a block of its own with our one
+ * reference (what the fault path hands pmap_enter_huge). */
+static uint64_t huge_frames(void)
+{
+    uint64_t pa;
+    cr_assert_eq(pl_frame_alloc(fa, PMAP_HUGE_ORDER, PL_FRAME_USER, &pa), 0);
+    cr_assert_eq(pl_frame_split(fa, pa), 0);
+    return pa;
+}
+
+/* Maps a 2M leaf of new frames at va in pm; returns its first frame. */
+static uint64_t map_huge(struct pmap *pm, uint64_t va, unsigned prot, unsigned pkey)
+{
+    uint64_t pa = huge_frames();
+    cr_assert_eq(pmap_enter_huge(pm, va, pa, prot, pkey, PL_WHY_ZERO_FILL), 0);
+    return pa;
+}
+
+/* Drops our references on the 512 frames from pa (they are unmapped). */
+static void put_huge_frames(uint64_t pa)
+{
+    for (unsigned i = 0; i < PMAP_HUGE_FRAMES; i++) {
+        cr_assert_eq(meta(pa + i * PG)->mapcount, 0);
+        cr_assert_eq(pl_frame_put(fa, pa + i * PG), 0);
+    }
+}
+
+Test(pmap, enter_huge_maps_512_frames_with_one_pde)
+{
+    struct pmap pm;
+    cr_assert_eq(pmap_create(&pm, k, 99, 7), 0);
+    uint64_t pa = huge_frames();
+    cr_assert(pmap_huge_room(&pm, X));
+    size_t h0 = history_len();
+    cr_assert_eq(pmap_enter_huge(&pm, X, pa, RW, 3, PL_WHY_ZERO_FILL), 0);
+    cr_assert_eq(pm.pt_pages, 2, "a PDPT and a PD, no page table");
+    cr_assert_eq(pm.resident, 512);
+    uint64_t key3 = UINT64_C(3) << PTE_PKEY_SHIFT;
+    cr_assert_eq(entry_at(pm.root, X, 2), pa | PTE_P | PTE_RW | PTE_US | PTE_PS | PTE_XD | key3);
+    const struct pl_pte_write *w = history_at(history_len() - 1);
+    cr_assert_eq(history_len(), h0 + 3);
+    cr_assert_eq(w->level, 2);
+    cr_assert_eq(w->va, X);
+    for (unsigned i = 0; i < 512; i++) {
+        cr_assert_eq(meta(pa + i * PG)->refcount, 2, "ours and the leaf's");
+        cr_assert_eq(meta(pa + i * PG)->mapcount, 1);
+    }
+    struct pmap_page pg;
+    pmap_lookup(&pm, X + 5 * PG + 7, &pg);
+    cr_assert(pg.mapped && pg.present && pg.huge);
+    cr_assert_eq(pg.pa, pa + 5 * PG, "the 4 KiB piece");
+    cr_assert_eq(pg.prot, RW);
+    cr_assert_eq(pg.pkey, 3);
+    pmap_decode(entry_at(pm.root, X, 2), 2, &pg);
+    cr_assert_eq(pg.pa, pa);
+    cr_assert_not(pmap_huge_room(&pm, X + 0x1FF000));
+    cr_assert(pmap_huge_room(&pm, X + TWO_MB), "the next PD entry is empty");
+    uint64_t f = user_frame();
+    cr_assert_eq(pmap_enter(&pm, X + TWO_MB + PG, f, RW, PL_WHY_ZERO_FILL), 0);
+    cr_assert_not(pmap_huge_room(&pm, X + TWO_MB), "a page table is there now");
+
+    /* read-only, then writable again with A and D kept: no invalidation */
+    pl_physmem_write64(k->mem, w->entry_pa, entry_at(pm.root, X, 2) | PTE_A | PTE_D);
+    pmap_protect(&pm, X, X + TWO_MB, RO, false, PL_WHY_MPROTECT);
+    uint64_t pages = flushes_pages();
+    cr_assert_eq(pmap_enter_huge(&pm, X, pa, RW, 3, PL_WHY_COW_REUSE), 0);
+    cr_assert_eq(entry_at(pm.root, X, 2), pa | PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D | PTE_PS | PTE_XD | key3);
+    cr_assert_eq(flushes_pages(), pages);
+    cr_assert_eq(meta(pa)->refcount, 2, "the same frames: no new reference");
+    cr_assert_eq(pm.resident, 513);
+
+    pmap_destroy(&pm);
+    put_huge_frames(pa);
+    cr_assert_eq(pl_frame_put(fa, f), 0);
+}
+
+Test(pmap, split_keeps_frames_rights_key_ad_and_memory_type)
+{
+    struct pmap pm;
+    cr_assert_eq(pmap_create(&pm, k, 99, 7), 0);
+    uint64_t pa = map_huge(&pm, X, RX, 5);
+    /* A, D, and PAT index 5 (the 2M leaf's PAT is bit 12, PWT bit 3) */
+    uint64_t pde_pa = history_at(history_len() - 1)->entry_pa;
+    uint64_t huge = entry_at(pm.root, X, 2) | PTE_A | PTE_D | PTE_PATLG | PTE_PWT;
+    pl_physmem_write64(k->mem, pde_pa, huge);
+    unsigned memtype = pmap_leaf_memtype(k, huge, 2);
+    cr_assert_eq(memtype, PL_MT_WP);
+    size_t h0 = history_len();
+    uint64_t pages = flushes_pages(), free0 = free_frames();
+    cr_assert_eq(pmap_split(&pm, X + 0x12345), 0);
+    cr_assert_eq(free_frames(), free0 - 1, "one page table");
+    cr_assert_eq(pm.pt_pages, 3);
+    cr_assert_eq(pm.resident, 512);
+    cr_assert_eq(pl_kernel_stats(k)->thp_split, 1);
+    cr_assert_eq(flushes_pages(), pages + 1, "the change of page size is invalidated");
+    /* the 512 PTEs of the new table; the PDE loses P (then the
+     * invalidation); the PDE links the table */
+    cr_assert_eq(history_len(), h0 + 514);
+    uint64_t pde = entry_at(pm.root, X, 2), pt = pde & PTE_ADDR_MASK;
+    cr_assert_eq(pde, pt | PTE_P | PTE_RW | PTE_US);
+    cr_assert(meta(pt)->flags & PL_FRAME_PT);
+    const struct pl_pte_write *clear = history_at(h0 + 512), *link = history_at(h0 + 513);
+    cr_assert_eq(clear->why, PL_WHY_SPLIT);
+    cr_assert_eq(clear->old, huge);
+    cr_assert_eq(clear->new, huge & ~PTE_P);
+    cr_assert_eq(link->why, PL_WHY_SPLIT);
+    cr_assert_eq(link->old, huge & ~PTE_P);
+    cr_assert_eq(link->new, pde);
+    cr_assert_eq(link->entry_pa, pde_pa);
+    uint64_t bits = PTE_P | PTE_US | PTE_A | PTE_D | PTE_PAT4K | PTE_PWT | (UINT64_C(5) << PTE_PKEY_SHIFT);
+    for (unsigned i = 0; i < 512; i++) {
+        uint64_t e = leaf(&pm, X + i * PG);
+        cr_assert_eq(e, (pa + i * PG) | bits, "page %u: 0x%llx", i, (unsigned long long)e);
+        cr_assert_eq(pmap_leaf_memtype(k, e, 1), memtype);
+        cr_assert_eq(history_at(h0 + i)->why, PL_WHY_SPLIT);
+        cr_assert_eq(meta(pa + i * PG)->mapcount, 1, "the leaf's map count moved to its 4K leaf");
+        cr_assert_eq(meta(pa + i * PG)->refcount, 2);
+    }
+    cr_assert_eq(pmap_split(&pm, X), 0, "nothing left to split");
+    cr_assert_eq(history_len(), h0 + 514);
+    pmap_destroy(&pm);
+    put_huge_frames(pa);
+}
+
+Test(pmap, split_of_a_prot_none_leaf_needs_no_invalidation)
+{
+    struct pmap pm;
+    cr_assert_eq(pmap_create(&pm, k, 99, 7), 0);
+    uint64_t pa = map_huge(&pm, X, PL_PROT_NONE, 0);
+    struct pmap_page pg;
+    pmap_lookup(&pm, X + PG, &pg);
+    cr_assert(pg.mapped && pg.huge && !pg.present);
+    cr_assert_eq(pg.pa, pa + PG);
+    uint64_t pages = flushes_pages();
+    size_t h0 = history_len();
+    cr_assert_eq(pmap_split(&pm, X), 0);
+    cr_assert_eq(flushes_pages(), pages);
+    cr_assert_eq(history_len(), h0 + 513, "no P to clear first");
+    pmap_lookup(&pm, X + PG, &pg);
+    cr_assert(pg.mapped && !pg.huge && !pg.present);
+    cr_assert_eq(pg.pa, pa + PG);
+    pmap_destroy(&pm);
+    put_huge_frames(pa);
+}
+
+Test(pmap, split_edges_splits_only_the_leaves_a_range_cuts)
+{
+    struct pmap pm;
+    cr_assert_eq(pmap_create(&pm, k, 99, 7), 0);
+    uint64_t a = map_huge(&pm, X, RW, 0), b = map_huge(&pm, X + TWO_MB, RW, 0);
+    cr_assert_eq(pmap_split_edges(&pm, X, X + 2 * TWO_MB), 0);
+    cr_assert_eq(pl_kernel_stats(k)->thp_split, 0, "both covered whole");
+    cr_assert_eq(pmap_split_edges(&pm, X + TWO_MB, X + TWO_MB + PG), 0);
+    cr_assert_eq(pl_kernel_stats(k)->thp_split, 1);
+    struct pmap_page pg;
+    pmap_lookup(&pm, X, &pg);
+    cr_assert(pg.huge, "the first is untouched");
+    pmap_lookup(&pm, X + TWO_MB, &pg);
+    cr_assert_not(pg.huge);
+    cr_assert_eq(pmap_split_edges(&pm, X + PG, X + TWO_MB), 0);
+    cr_assert_eq(pl_kernel_stats(k)->thp_split, 2);
+    pmap_lookup(&pm, X, &pg);
+    cr_assert_not(pg.huge);
+    pmap_destroy(&pm);
+    put_huge_frames(a);
+    put_huge_frames(b);
+}
+
+Test(pmap, range_operations_act_on_a_whole_2m_leaf)
+{
+    struct pmap pm;
+    cr_assert_eq(pmap_create(&pm, k, 99, 7), 0);
+    uint64_t pa = map_huge(&pm, X, RW, 0);
+    uint64_t pages = flushes_pages();
+    pmap_protect(&pm, X, X + TWO_MB, RO, false, PL_WHY_MPROTECT);
+    cr_assert_eq(entry_at(pm.root, X, 2), pa | PTE_P | PTE_US | PTE_PS | PTE_XD);
+    cr_assert_eq(flushes_pages(), pages + 1);
+    pmap_protect(&pm, X, X + TWO_MB, PL_PROT_NONE, false, PL_WHY_MPROTECT);
+    cr_assert_eq(entry_at(pm.root, X, 2), pa | PTE_US | PTE_PS | PTE_BIT(9), "not present, the frames kept");
+    cr_assert_eq(flushes_pages(), pages + 2);
+    pmap_protect(&pm, X, X + TWO_MB, RW, true, PL_WHY_MPROTECT);
+    cr_assert_eq(entry_at(pm.root, X, 2), pa | PTE_P | PTE_RW | PTE_US | PTE_PS | PTE_XD);
+    cr_assert_eq(pl_kernel_stats(k)->thp_split, 0);
+    pmap_remove(&pm, X, X + TWO_MB, PL_WHY_MUNMAP);
+    cr_assert_eq(flushes_pages(), pages + 3, "one invalidation for the 2 MiB");
+    cr_assert_eq(pm.resident, 0);
+    cr_assert_eq(pm.pt_pages, 0, "the emptied tables are freed");
+    put_huge_frames(pa);
+    pmap_destroy(&pm);
+}
+
+Test(pmap, fork_copy_copies_a_2m_leaf_read_only)
+{
+    struct pmap src, dst;
+    cr_assert_eq(pmap_create(&src, k, 98, 0), 0);
+    cr_assert_eq(pmap_create(&dst, k, 99, 0), 0);
+    uint64_t pa = map_huge(&src, X, RW, 0);
+    uint64_t pde_pa = history_at(history_len() - 1)->entry_pa;
+    pl_physmem_write64(k->mem, pde_pa, entry_at(src.root, X, 2) | PTE_A | PTE_D);
+    cr_assert_eq(pmap_fork_copy(&dst, &src, X, X + TWO_MB, false), 0);
+    cr_assert_eq(entry_at(src.root, X, 2), pa | PTE_P | PTE_US | PTE_A | PTE_D | PTE_PS | PTE_XD);
+    cr_assert_eq(entry_at(dst.root, X, 2), pa | PTE_P | PTE_US | PTE_D | PTE_PS | PTE_XD, "not used by the child yet");
+    cr_assert_eq(dst.resident, 512);
+    cr_assert_eq(dst.pt_pages, 2);
+    for (unsigned i = 0; i < 512; i++) {
+        cr_assert_eq(meta(pa + i * PG)->refcount, 3, "ours and two leaves");
+        cr_assert_eq(meta(pa + i * PG)->mapcount, 2);
+    }
+    pmap_destroy(&dst);
+    pmap_destroy(&src);
+    put_huge_frames(pa);
 }
 
 Test(pmap, fork_copy_clears_the_accessed_bit_of_the_copy)

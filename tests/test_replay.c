@@ -60,11 +60,19 @@ static size_t synthetic(struct pl_trace_access *a)
     return n;
 }
 
-Test(replay, exact_counts)
+/* Writes synthetic() to a new temporary trace; returns its path, and its
+ * number of accesses in *n. */
+static char *synthetic_trace(size_t *n)
 {
     struct pl_trace_access a[64];
-    size_t n = synthetic(a);
-    char *path = write_trace(a, n);
+    *n = synthetic(a);
+    return write_trace(a, *n);
+}
+
+Test(replay, exact_counts)
+{
+    size_t n;
+    char *path = synthetic_trace(&n);
     struct pl_replay_config cfg;
     pl_replay_config_default(&cfg);
     struct pl_replay_report rep;
@@ -146,9 +154,8 @@ Test(replay, tlb_counters_consistent)
 
 Test(replay, deterministic)
 {
-    struct pl_trace_access a[64];
-    size_t n = synthetic(a);
-    char *path = write_trace(a, n);
+    size_t n;
+    char *path = synthetic_trace(&n);
     struct pl_replay_config cfg;
     pl_replay_config_default(&cfg);
     cfg.machine.levels = 5;
@@ -200,14 +207,70 @@ Test(replay, bad_configurations_refused)
     cr_assert_eq(pl_replay_config_check(&cfg, msg, sizeof msg), PL_EINVAL);
     pl_replay_config_default(&cfg);
     cfg.page_shift = 21;
+    cr_assert_eq(pl_replay_config_check(&cfg, msg, sizeof msg), 0, "2 MiB pages");
+    cfg.page_shift = 30;
     cr_assert_eq(pl_replay_config_check(&cfg, msg, sizeof msg), PL_EINVAL);
-    cr_assert(strstr(msg, "huge"));
+    cr_assert(strstr(msg, "4k or 2m"));
     /* pl_replay_run refuses it too, before touching the reader */
     struct pl_trace_access a = {DATA_BASE, 1, PL_TRACE_LOAD};
     char *path = write_trace(&a, 1);
     struct pl_replay_report rep;
     cr_assert_eq(replay_path(path, &cfg, &rep), PL_EINVAL);
     cr_assert_eq(rep.accesses, 0);
+    remove(path);
+    free(path);
+}
+
+Test(replay, huge_pages_map_each_block_once_and_serve_from_2m_tlb_entries)
+{
+    size_t n;
+    char *path = synthetic_trace(&n);
+    struct pl_replay_config cfg;
+    pl_replay_config_default(&cfg);
+    struct pl_replay_report small, huge;
+    cr_assert_eq(replay_path(path, &cfg, &small), 0);
+    cfg.page_shift = 21;
+    cr_assert_eq(replay_path(path, &cfg, &huge), 0);
+    cr_assert_eq(huge.accesses, n);
+    cr_assert_eq(huge.translations, small.translations);
+    /* one huge fault per block (data, code), nothing else faults */
+    cr_assert_eq(huge.kernel.thp_fault, 2);
+    cr_assert_eq(huge.kernel.zero_fill, 0);
+    cr_assert_eq(huge.kernel.faults, 2);
+    cr_assert_eq(huge.kernel.thp_fallback + huge.kernel.thp_split, 0);
+    cr_assert_eq(huge.slow_path, 2);
+    cr_assert_eq(huge.resident_pages, 2 * 512);
+    /* a faulting walk and its retry per block, and one walk to set D on the
+     * first store (per page with 4 KiB: each data page is loaded first);
+     * the L1 TLBs then hold one 2M entry per block, which serves the rest */
+    cr_assert_eq(huge.cpu.walks, 2 * 2 + 1);
+    cr_assert_eq(huge.cpu.dirty_walks, 1);
+    cr_assert_eq(small.cpu.walks, 2 * (NDATA + NCODE) + NDATA);
+    cr_assert_eq(huge.tlb.hits[PL_TLB_L1D][PL_PAGE_2M], huge.cpu.accesses[PL_READ] + huge.cpu.accesses[PL_WRITE] - 2);
+    cr_assert_eq(huge.tlb.hits[PL_TLB_L1I][PL_PAGE_2M], huge.cpu.accesses[PL_FETCH] - 2);
+    cr_assert_eq(huge.tlb.hits[PL_TLB_L1D][PL_PAGE_4K] + huge.tlb.hits[PL_TLB_L1I][PL_PAGE_4K], 0);
+    cr_assert_lt(huge.cycles_walk, small.cycles_walk);
+    /* zeroing 2 MiB costs more than zeroing the 13 pages touched */
+    cr_assert_gt(huge.cycles_kernel, small.cycles_kernel);
+    remove(path);
+    free(path);
+}
+
+Test(replay, huge_pages_fall_back_to_4k_without_a_free_2m_block)
+{
+    size_t n;
+    char *path = synthetic_trace(&n);
+    struct pl_replay_config cfg;
+    pl_replay_config_default(&cfg);
+    cfg.machine.ram_size = UINT64_C(4) << 20; /* the kernel's frames break the only 2 MiB block */
+    cfg.page_shift = 21;
+    struct pl_replay_report rep;
+    cr_assert_eq(replay_path(path, &cfg, &rep), 0);
+    cr_assert_eq(rep.kernel.thp_fault, 0);
+    cr_assert_eq(rep.kernel.thp_fallback, 2, "the first fault of each block");
+    cr_assert_eq(rep.kernel.zero_fill, NDATA + NCODE);
+    cr_assert_eq(rep.resident_pages, NDATA + NCODE);
+    cr_assert(!rep.killed);
     remove(path);
     free(path);
 }

@@ -14,8 +14,9 @@
 #include "ptelab/pkey.h"
 #include "ptelab/thread.h"
 
-/* Boots a machine of ncpus CPUs with the shootdown protocol and seed. */
-static void boot_smp(unsigned ncpus, unsigned protocol, uint64_t seed)
+/* Boots a machine of ncpus CPUs with the shootdown protocol and seed,
+ * and transparent huge pages when huge. */
+static void boot_smp_huge(unsigned ncpus, unsigned protocol, uint64_t seed, bool huge)
 {
     struct pl_machine_config mc = os_machine_config();
     mc.ncpus = ncpus;
@@ -23,8 +24,11 @@ static void boot_smp(unsigned ncpus, unsigned protocol, uint64_t seed)
     pl_kernel_config_default(&kc);
     kc.shootdown = protocol;
     kc.sched_seed = seed;
+    kc.huge_anon = huge;
     boot(&mc, &kc);
 }
+
+static void boot_smp(unsigned ncpus, unsigned protocol, uint64_t seed) { boot_smp_huge(ncpus, protocol, seed, false); }
 
 TestSuite(smp, .fini = teardown);
 
@@ -453,11 +457,15 @@ Test(smp, detector_catches_rights_kept_after_return)
 
 static uint64_t run_random(uint64_t seed, unsigned protocol)
 {
+    /* odd seeds: one 2 MiB region with huge pages, the pages spread over
+     * it, so that munmap, mprotect and migration split its 2M leaf */
+    static const uint64_t spread_pages[RPAGES] = {0, 1, 2, 100, 300, 511};
+    bool huge = seed % 2;
     unsigned ncpus = 2 + (unsigned)(seed % 7);
-    boot_smp(ncpus, protocol, seed);
+    boot_smp_huge(ncpus, protocol, seed, huge);
     srand((unsigned)seed);
     struct pl_proc *p = spawn();
-    map_fixed(p, X, RPAGES * PG, RW, ANON);
+    map_fixed(p, X, huge ? 512 * PG : RPAGES * PG, RW, ANON);
     pl_proc_set_signal_handler(p, abandon, NULL);
     struct pl_thread *th[RTHREADS];
     unsigned nth = ncpus + 1;
@@ -469,7 +477,8 @@ static uint64_t run_random(uint64_t seed, unsigned protocol)
     static struct pl_thread_op ops[RTHREADS][ROPS];
     for (unsigned i = 0; i < nth; i++)
         for (unsigned j = 0; j < ROPS; j++) {
-            uint64_t va = X + (uint64_t)(rand() % RPAGES) * PG + (uint64_t)(rand() % 4) * 8;
+            uint64_t page = (uint64_t)(rand() % RPAGES);
+            uint64_t va = X + (huge ? spread_pages[page] : page) * PG + (uint64_t)(rand() % 4) * 8;
             struct pl_thread_op op = {.va = va, .out = &reads[i][j], .rc = &rcs[i][j]};
             int r = rand() % 20;
             if (r < 8) {

@@ -187,13 +187,76 @@ Test(swap, swap_out_refuses_what_it_cannot_swap)
     assert_consistent();
 }
 
+Test(swap, a_frame_of_a_huge_page_is_split_out_and_swapped_alone)
+{
+    boot_swap_pages(16, &swap64, true);
+    struct pl_proc *p = spawn();
+    const uint64_t huge = UINT64_C(2) << 20;
+    map_fixed(p, X, huge, RW, ANON);
+    for (unsigned i = 0; i < 512; i++)
+        fill_page(p, X + i * PG, i);
+    cr_assert_eq(pl_kernel_stats(k)->thp_fault, 1);
+    struct pl_proc *c;
+    cr_assert_eq(pl_proc_fork(p, &c), 0);
+    uint64_t before = free_frames();
+    cr_assert_eq(pl_proc_swap_out(p, X + 5 * PG), 0);
+    cr_assert_eq(pl_kernel_stats(k)->thp_split, 2, "the leaf of each process");
+    cr_assert_eq(free_frames(), before + 1 - 2, "the frame freed, two page tables taken");
+    cr_assert_not(page_present(p, X + 5 * PG));
+    cr_assert_not(page_present(c, X + 5 * PG));
+    cr_assert(page_present(p, X + 6 * PG), "a 4K leaf now");
+    cr_assert_eq(pl_proc_swap_entries(p), 1);
+    cr_assert_eq(pl_proc_stats(p)->resident, 511);
+    cr_assert_eq(swap_stats().unmaps, 2);
+    assert_consistent();
+    fill_page(c, X + 6 * PG, 1000);
+    for (unsigned i = 0; i < 512; i++) {
+        expect_page(p, X + i * PG, i);
+        expect_page(c, X + i * PG, i == 6 ? 1000 : i);
+    }
+    cr_assert_eq(swap_stats().swap_ins, 1);
+    cr_assert_eq(swap_stats().swapcache_hits, 1);
+    assert_consistent();
+}
+
+Test(swap, a_split_that_finds_no_free_frame_gets_one_from_reclaim)
+{
+    boot_swap_pages(16, &swap64, true); /* FIFO, no watermarks */
+    struct pl_proc *p = spawn();
+    const uint64_t huge = UINT64_C(2) << 20;
+    map_fixed(p, X, huge, RW, ANON);
+    fill_page(p, X, 1);
+    fill_page(p, X + PG, 2);
+    map_fixed(p, X + 2 * huge, PG, RW, ANON);
+    fill_page(p, X + 2 * huge, 3);
+    /* every free frame taken by something reclaim cannot evict */
+    struct pl_frame_allocator *fa = pl_kernel_frames(k);
+    static uint64_t held[4096];
+    uint64_t n = 0, pa;
+    while (n < 4096 && pl_frame_alloc(fa, 0, PL_FRAME_KERNEL, &pa) == 0)
+        held[n++] = pa;
+    cr_assert_eq(free_frames(), 0);
+    /* the split of the 2M leaf needs a page table: reclaim evicts the 4K
+     * page, which lets it split the 2M leaf to evict its frames too */
+    cr_assert_eq(pl_sys_munmap(p, X + PG, PG), 0);
+    cr_assert_geq(swap_stats().swap_outs, 2);
+    cr_assert_eq(pl_kernel_stats(k)->thp_split, 1);
+    assert_consistent();
+    for (uint64_t i = 0; i < n; i++)
+        cr_assert_eq(pl_frame_free(fa, held[i]), 0);
+    expect_page(p, X, 1);
+    expect_page(p, X + 2 * huge, 3);
+    assert_consistent();
+}
+
 /* A random workload over more pages than RAM holds, compared with a
- * reference model, under each policy; nothing leaks when the processes
+ * reference model, under each policy (with 2 MiB pages too, which reclaim
+ * splits as it evicts their frames); nothing leaks when the processes
  * exit. */
-static void random_workload(unsigned policy)
+static void random_workload(unsigned policy, bool huge)
 {
     struct pl_swap_config sc = {.slots = 4096, .wmark_min = 8, .wmark_low = 16, .wmark_high = 32, .policy = policy};
-    boot_swap(8, &sc);
+    boot_swap_pages(8, &sc, huge);
     uint64_t free0 = free_frames();
     const uint64_t npages = 2500; /* RAM: 1792 frames, some the kernel's */
     struct pl_proc *p = spawn();
@@ -230,6 +293,11 @@ static void random_workload(unsigned policy)
         }
     }
     struct pl_swap_stats st = swap_stats();
+    if (huge) {
+        cr_assert_gt(pl_kernel_stats(k)->thp_fault, 0);
+        cr_assert_gt(pl_kernel_stats(k)->thp_fallback, 0, "RAM holds only a few 2 MiB pages");
+        cr_assert_gt(pl_kernel_stats(k)->thp_split, 0, "reclaim evicted frames of 2 MiB pages");
+    }
     cr_assert_gt(st.swap_outs, 500, "the workload does not fit: %llu", (unsigned long long)st.swap_outs);
     cr_assert_gt(st.swap_ins, 100);
     cr_assert_gt(st.background_reclaims, 0);
@@ -251,10 +319,13 @@ static void random_workload(unsigned policy)
     free(cmodel);
 }
 
-Test(swap, random_workload_fifo) { random_workload(PL_POLICY_FIFO); }
-Test(swap, random_workload_lru) { random_workload(PL_POLICY_LRU); }
-Test(swap, random_workload_clock) { random_workload(PL_POLICY_CLOCK); }
-Test(swap, random_workload_active_inactive) { random_workload(PL_POLICY_ACTIVE); }
+Test(swap, random_workload_fifo) { random_workload(PL_POLICY_FIFO, false); }
+Test(swap, random_workload_lru) { random_workload(PL_POLICY_LRU, false); }
+Test(swap, random_workload_clock) { random_workload(PL_POLICY_CLOCK, false); }
+Test(swap, random_workload_active_inactive) { random_workload(PL_POLICY_ACTIVE, false); }
+Test(swap, random_workload_clock_huge) { random_workload(PL_POLICY_CLOCK, true); }
+Test(swap, random_workload_active_inactive_huge) { random_workload(PL_POLICY_ACTIVE, true); }
+Test(swap, random_workload_fifo_huge) { random_workload(PL_POLICY_FIFO, true); }
 
 Test(swap, bad_configurations_are_refused)
 {

@@ -87,6 +87,16 @@ int pl_frame_alloc(struct pl_frame_allocator *fa, unsigned order, uint16_t flags
  * referenced by others or still mapped; then nothing changes. */
 int pl_frame_free(struct pl_frame_allocator *fa, uint64_t pa);
 
+/* Splits the allocated block whose head is at pa into 2^order blocks of one
+ * frame each, every one with the block's owner flags, refcount 1 and
+ * mapcount 0: from then on each frame is counted, mapped and freed on its
+ * own, and freeing them all coalesces the block again. The caller must hold
+ * the block's only reference and it must be unmapped (a large page's frames
+ * are split before they are mapped). An order-0 block is left as it is.
+ * Returns 0, or PL_EINVAL (not the head of an allocated block, shared or
+ * mapped); then nothing changes. */
+int pl_frame_split(struct pl_frame_allocator *fa, uint64_t pa);
+
 /* Take or drop a reference to the allocated block containing the frame at pa
  * (any frame of the block: the count is the block's). The put that drops the
  * last reference frees the block. Return 0; PL_EINVAL when pa is unaligned,

@@ -61,7 +61,8 @@
     X(PL_WHY_SWAP_OUT, "swap-out")         /* os/swap: entry -> slot */  \
     X(PL_WHY_SWAP_IN, "swap-in")           /* fault: page read back */   \
     X(PL_WHY_AGE, "age")                   /* reclaim cleared A */      \
-    X(PL_WHY_MIGRATE, "migrate")           /* page moved to a new frame */
+    X(PL_WHY_MIGRATE, "migrate")           /* page moved to a new frame */ \
+    X(PL_WHY_SPLIT, "split")               /* a 2M leaf became 4K leaves */
 
 enum pl_why {
 #define PL_WHY_ENUM(name, text) name,
@@ -90,6 +91,9 @@ struct pl_kernel_stats {
     uint64_t cow_copy;         /* private page copied on write */
     uint64_t cow_reuse;        /* write by the page's last user: made writable */
     uint64_t spurious;         /* the entry already allowed the access (stale TLB) */
+    uint64_t thp_fault;        /* new zeroed private 2 MiB page (huge_anon; not in zero_fill) */
+    uint64_t thp_fallback;     /* ... no order-9 block to be had: a 4 KiB page instead */
+    uint64_t thp_split;        /* 2M leaves split into 512 4K leaves */
     uint64_t signals;          /* SIGSEGV raised */
     uint64_t kills;            /* processes killed by a fault */
     uint64_t syscalls;
@@ -126,6 +130,7 @@ struct pl_kernel_config {
     bool history;          /* record every entry write (struct pl_pte_write) */
     size_t history_limit;  /* keep at most this many, oldest dropped; 0 = no limit */
     unsigned signal_retry_limit; /* a handler that keeps returning RETRY without a fix: kill after this many */
+    bool huge_anon;              /* transparent 2 MiB pages for private anonymous memory (docs/huge-pages.md) */
     struct pl_swap_config swap;  /* swap, reclaim, OOM killer (swap.h); all off when zero */
     uint64_t sched_seed;         /* the scheduler's generator (thread.h); 0: the machine's seed */
     unsigned shootdown;          /* enum pl_shootdown_protocol */
@@ -134,7 +139,7 @@ struct pl_kernel_config {
 struct pl_kernel;
 struct pl_proc;
 
-/* history on, no limit, retry limit 100. */
+/* history on, no limit, retry limit 100, no swap, 4 KiB pages only. */
 void pl_kernel_config_default(struct pl_kernel_config *cfg);
 
 /* Boots a kernel on machine m (borrowed; must outlive the kernel): frame

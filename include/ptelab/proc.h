@@ -50,6 +50,7 @@ typedef enum pl_sig_action pl_signal_fn(struct pl_proc *p, const struct pl_sigin
 /* Counters of one process. */
 struct pl_proc_stats {
     uint64_t faults, zero_fill, shared_page, cow_copy, cow_reuse, spurious, signals;
+    uint64_t thp_fault; /* zero-filled 2 MiB pages (pl_kernel_config.huge_anon) */
     uint64_t resident;  /* user pages mapped now */
     uint64_t pt_pages;  /* user page-table pages now */
 };

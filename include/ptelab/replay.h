@@ -10,7 +10,9 @@
  * access twice and the fault once. Only a fault the handler turns into a
  * signal is redone through pl_proc_read/write/fetch to deliver it. Addresses below PL_MMAP_FLOOR or above
  * the user half cannot be mapped: such accesses are counted as unmapped and
- * skipped. */
+ * skipped. With 2 MiB pages (page_shift 21) the kernel runs with
+ * transparent huge pages, so a block's first fault maps all of it with one
+ * 2M leaf when a free 2 MiB of RAM is left. */
 #ifndef PTELAB_REPLAY_H
 #define PTELAB_REPLAY_H
 
@@ -51,7 +53,8 @@ int pl_proc_fix_fault(struct pl_proc *p, const struct pl_fault *f, unsigned kind
 
 struct pl_replay_config {
     struct pl_machine_config machine; /* ram_size, levels, tlb ... (pl_machine_config_default) */
-    unsigned page_shift;              /* anonymous regions' pages: 12 only for now (21 is refused) */
+    unsigned page_shift;              /* anonymous regions' pages: 12 (4 KiB), or 21: 2 MiB pages
+                                         where the kernel can have them (pl_kernel_config.huge_anon) */
     struct pl_swap_config swap;       /* the kernel's swap and reclaim (swap.h); all zero: none;
                                          next_use is the replayer's own (ignored here) */
     /* For policy OPT: a second reader of the same trace at the same

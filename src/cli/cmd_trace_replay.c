@@ -33,7 +33,8 @@ static const char replay_usage[] =
     "  --tlb-l1d N/W     4 KiB entries and ways of the L1 data TLB (default 64/4)\n"
     "  --tlb-l1i N/W     the same for the L1 instruction TLB (default 128/8)\n"
     "  --tlb-l2 N/W      the same for the L2 TLB (default 1536/12)\n"
-    "  --pages 4k|2m     page size of the anonymous regions (2m: not built yet)\n"
+    "  --pages 4k|2m     page size of the anonymous regions (2m: 2 MiB pages where\n"
+    "                    a free 2 MiB of RAM is left, else 4 KiB)\n"
     "  --swap SIZE       a swap device of SIZE (K, M, G; up to 64G); 0: none\n"
     "                    (the default, unless --policy is given: then 1G)\n"
     "  --policy P        page replacement: fifo, lru, clock (the default),\n"
@@ -112,8 +113,9 @@ static void print_text(const char *path, const struct pl_replay_report *rep, con
 {
     static const char *const tlb_names[PL_TLBS] = {"L1D", "L1I", "L2"};
     const struct pl_kernel_stats *k = &rep->kernel;
-    printf("replay of %s: RAM %" PRIu64 " MiB, %u-level paging, 4 KiB pages\n", path,
-           cfg->machine.ram_size >> 20, cfg->machine.levels);
+    bool huge = cfg->page_shift == 21;
+    printf("replay of %s: RAM %" PRIu64 " MiB, %u-level paging, %s pages\n", path, cfg->machine.ram_size >> 20,
+           cfg->machine.levels, huge ? "2 MiB" : "4 KiB");
     printf("accesses:          %" PRIu64 " (I %" PRIu64 ", L %" PRIu64 ", S %" PRIu64 ", M %" PRIu64 ")\n",
            rep->accesses, rep->by_kind[0], rep->by_kind[1], rep->by_kind[2], rep->by_kind[3]);
     printf("translations:      %" PRIu64 " (one per page an access touches, two for M)\n", rep->translations);
@@ -125,9 +127,14 @@ static void print_text(const char *path, const struct pl_replay_report *rep, con
                rep->unmapped, rep->failed);
     if (rep->killed)
         printf("process killed:    the rest of the trace was not replayed\n");
-    printf("page faults:       %" PRIu64 " (zero-fill %" PRIu64 ", cow-copy %" PRIu64 ", cow-reuse %" PRIu64
-           ", shared %" PRIu64 ", spurious %" PRIu64 ", signals %" PRIu64 ")\n",
-           k->faults, k->zero_fill, k->cow_copy, k->cow_reuse, k->shared_page, k->spurious, k->signals);
+    printf("page faults:       %" PRIu64 " (zero-fill %" PRIu64 ", huge %" PRIu64 ", cow-copy %" PRIu64
+           ", cow-reuse %" PRIu64 ", shared %" PRIu64 ", spurious %" PRIu64 ", signals %" PRIu64 ")\n",
+           k->faults, k->zero_fill, k->thp_fault, k->cow_copy, k->cow_reuse, k->shared_page, k->spurious,
+           k->signals);
+    if (huge)
+        printf("huge pages:        %" PRIu64 " mapped by faults, %" PRIu64 " fell back to 4 KiB, %" PRIu64
+               " split\n",
+               k->thp_fault, k->thp_fallback, k->thp_split);
     if (rep->have_swap)
         printf("swap (%s): %" PRIu64 " in (+%" PRIu64 " from the swap cache), %" PRIu64 " out (%" PRIu64
                " written, %" PRIu64 " clean drops), %" PRIu64 " OOM kills\n",
@@ -144,8 +151,10 @@ static void print_text(const char *path, const struct pl_replay_report *rep, con
         for (int z = 0; z <= PL_PAGE_SIZES; z++)
             misses += rep->tlb.misses[t][z];
         double rate = hits + misses ? 100.0 * (double)hits / (double)(hits + misses) : 0.0;
-        printf("TLB %-3s            %" PRIu64 " hits, %" PRIu64 " misses (%.2f%% hits)\n", tlb_names[t], hits,
-               misses, rate);
+        printf("TLB %-3s            %" PRIu64 " hits", tlb_names[t], hits);
+        if (huge)
+            printf(" (%" PRIu64 " by 2 MiB entries)", rep->tlb.hits[t][PL_PAGE_2M]);
+        printf(", %" PRIu64 " misses (%.2f%% hits)\n", misses, rate);
     }
     double per = rep->cpu.walks ? (double)rep->cpu.walk_refs / (double)rep->cpu.walks : 0.0;
     printf("walks:             %" PRIu64 ", %" PRIu64 " references (%.2f per walk)\n", rep->cpu.walks,
@@ -182,8 +191,8 @@ static void print_json(const char *path, const struct pl_replay_report *rep, con
     const struct pl_kernel_stats *k = &rep->kernel;
     printf("{\"file\": ");
     json_string(path);
-    printf(", \"ram\": %" PRIu64 ", \"levels\": %u, \"page_size\": 4096", cfg->machine.ram_size,
-           cfg->machine.levels);
+    printf(", \"ram\": %" PRIu64 ", \"levels\": %u, \"page_size\": %llu", cfg->machine.ram_size,
+           cfg->machine.levels, 1ull << cfg->page_shift);
     printf(", \"accesses\": %" PRIu64 ", \"by_kind\": {\"I\": %" PRIu64 ", \"L\": %" PRIu64 ", \"S\": %" PRIu64
            ", \"M\": %" PRIu64 "}",
            rep->accesses, rep->by_kind[0], rep->by_kind[1], rep->by_kind[2], rep->by_kind[3]);
@@ -191,10 +200,13 @@ static void print_json(const char *path, const struct pl_replay_report *rep, con
            ", \"unmapped\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"killed\": %s",
            rep->translations, rep->distinct_pages, rep->regions_mapped, rep->unmapped, rep->failed,
            rep->killed ? "true" : "false");
-    printf(", \"faults\": {\"total\": %" PRIu64 ", \"zero_fill\": %" PRIu64 ", \"cow_copy\": %" PRIu64
-           ", \"cow_reuse\": %" PRIu64 ", \"shared_page\": %" PRIu64 ", \"spurious\": %" PRIu64
-           ", \"signals\": %" PRIu64 "}",
-           k->faults, k->zero_fill, k->cow_copy, k->cow_reuse, k->shared_page, k->spurious, k->signals);
+    printf(", \"faults\": {\"total\": %" PRIu64 ", \"zero_fill\": %" PRIu64 ", \"huge\": %" PRIu64
+           ", \"cow_copy\": %" PRIu64 ", \"cow_reuse\": %" PRIu64 ", \"shared_page\": %" PRIu64
+           ", \"spurious\": %" PRIu64 ", \"signals\": %" PRIu64 "}",
+           k->faults, k->zero_fill, k->thp_fault, k->cow_copy, k->cow_reuse, k->shared_page, k->spurious,
+           k->signals);
+    printf(", \"huge_pages\": {\"faults\": %" PRIu64 ", \"fallbacks\": %" PRIu64 ", \"splits\": %" PRIu64 "}",
+           k->thp_fault, k->thp_fallback, k->thp_split);
     if (rep->have_swap)
         printf(", \"swap\": {\"policy\": \"%s\", \"slots\": %" PRIu64 ", \"ins\": %" PRIu64
                ", \"swapcache_hits\": %" PRIu64 ", \"outs\": %" PRIu64 ", \"writes\": %" PRIu64
@@ -212,8 +224,8 @@ static void print_json(const char *path, const struct pl_replay_report *rep, con
             hits += rep->tlb.hits[t][z];
         for (int z = 0; z <= PL_PAGE_SIZES; z++)
             misses += rep->tlb.misses[t][z];
-        printf("%s\"%s\": {\"hits\": %" PRIu64 ", \"misses\": %" PRIu64 "}", t ? ", " : "", tlb_names[t], hits,
-               misses);
+        printf("%s\"%s\": {\"hits\": %" PRIu64 ", \"hits_2m\": %" PRIu64 ", \"misses\": %" PRIu64 "}",
+               t ? ", " : "", tlb_names[t], hits, rep->tlb.hits[t][PL_PAGE_2M], misses);
     }
     double per = rep->cpu.walks ? (double)rep->cpu.walk_refs / (double)rep->cpu.walks : 0.0;
     printf("}, \"walks\": %" PRIu64 ", \"walk_refs\": %" PRIu64 ", \"refs_per_walk\": %.4f", rep->cpu.walks,

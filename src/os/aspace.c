@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "os/os.h"
+#include "os/swapk.h"
 #include "ptelab/error.h"
 
 #define PAGE PL_VMA_PAGE_SIZE
@@ -24,6 +25,19 @@ static void region_removed(void *ctx, const struct pl_vma *piece)
     u->p->stats.pt_pages = u->p->pmap.pt_pages;
     if (piece->object)
         shm_unmap_pages(piece->object, (piece->end - piece->start) / PAGE);
+}
+
+/* Splits the 2M leaves that [start, end) cuts (at most two), so that a
+ * change of its regions acts on whole leaves; reclaim makes room for their
+ * page tables if it must. 0 or -ENOMEM (nothing a process can see
+ * changed). */
+static int split_edges(struct pl_proc *p, uint64_t start, uint64_t end)
+{
+    int rc = pmap_split_edges(&p->pmap, start, end);
+    if (rc == PL_ENOMEM && reclaim_reserve(p->k, p, 2) == 0 && p->state == PL_PROC_RUNNING)
+        rc = pmap_split_edges(&p->pmap, start, end);
+    p->stats.pt_pages = p->pmap.pt_pages;
+    return rc < 0 ? -ENOMEM : 0;
 }
 
 int syscall_enter(struct pl_proc *p)
@@ -64,6 +78,8 @@ int pl_sys_mmap(struct pl_proc *p, uint64_t addr, uint64_t len, unsigned prot, u
             return -EPERM;
         if (addr > k->user_top - len)
             return -ENOMEM;
+        if ((rc = split_edges(p, addr, addr + len)) < 0)
+            return rc;
     } else {
         /* A hint with no room above it falls back to the default search,
          * as on Linux, before anything below the base is taken. */
@@ -107,6 +123,8 @@ int pl_sys_munmap(struct pl_proc *p, uint64_t addr, uint64_t len)
     uint64_t top = p->k->user_top;
     if (addr % PAGE || len == 0 || addr >= top || len > top - addr)
         return -EINVAL;
+    if ((rc = split_edges(p, addr, addr + page_round_up(len))) < 0)
+        return rc;
     struct unmap_ctx u = {.p = p, .why = PL_WHY_MUNMAP};
     rc = pl_vma_remove(p->vmas, addr, addr + page_round_up(len), region_removed, &u);
     return rc < 0 ? -ENOMEM : 0;
@@ -127,6 +145,8 @@ int aspace_protect(struct pl_proc *p, uint64_t addr, uint64_t len, unsigned prot
     if (key != PL_PKEY_KEEP && !pkey_allocated(p, key))
         return -EINVAL;
     uint64_t end = addr + page_round_up(len);
+    if ((rc = split_edges(p, addr, end)) < 0)
+        return rc;
     rc = key == PL_PKEY_KEEP ? pl_vma_protect(p->vmas, addr, end, prot)
                              : pl_vma_protect_pkey(p->vmas, addr, end, prot, (uint8_t)key);
     if (rc < 0)

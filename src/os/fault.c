@@ -75,6 +75,37 @@ static int map_and_release(struct pl_proc *p, uint64_t va, uint64_t pa, unsigned
     return rc;
 }
 
+/* True when the 2 MiB-aligned range around va may get a 2M leaf: huge
+ * pages are on, the region is private anonymous (it has no object) and
+ * covers the whole range, and nothing maps any of it yet. */
+static bool huge_fits(const struct pl_proc *p, const struct pl_vma *v, uint64_t va)
+{
+    uint64_t base = va & ~(PMAP_HUGE_SIZE - 1);
+    return p->k->cfg.huge_anon && !v->object && base >= v->start && v->end - base >= PMAP_HUGE_SIZE &&
+           pmap_huge_room(&p->pmap, base);
+}
+
+/* A zeroed 2 MiB page for the range around va, mapped by one 2M leaf with
+ * the region's rights and key. PL_ENOMEM when no order-9 block or no table
+ * can be had: the caller falls back to a 4 KiB page. */
+static int populate_huge(struct pl_proc *p, const struct pl_vma *v, uint64_t va)
+{
+    struct pl_kernel *k = p->k;
+    uint64_t base = va & ~(PMAP_HUGE_SIZE - 1), pa;
+    int rc = reclaim_alloc_huge(k, &pa);
+    if (rc < 0)
+        return rc;
+    kernel_charge(k, PMAP_HUGE_FRAMES * (uint64_t)k->m->config.cost.page_zero);
+    rc = pmap_enter_huge(&p->pmap, base, pa, v->prot, v->pkey, PL_WHY_ZERO_FILL);
+    /* the leaf holds every frame now; reclaim considers each on its own */
+    for (uint64_t off = 0; off < PMAP_HUGE_SIZE; off += PAGE) {
+        if (rc == 0)
+            reclaim_note_new(k, pa + off, base + off);
+        pl_frame_put(k->frames, pa + off);
+    }
+    return rc;
+}
+
 /* Not present: the region's first touch of this page. */
 static int populate(struct pl_proc *p, const struct pl_vma *v, uint64_t va, unsigned kind)
 {
@@ -82,6 +113,13 @@ static int populate(struct pl_proc *p, const struct pl_vma *v, uint64_t va, unsi
     uint64_t pa;
     int rc;
     if (!v->object) {
+        if (huge_fits(p, v, va)) {
+            if (populate_huge(p, v, va) == 0) {
+                count(&k->stats.thp_fault, &p->stats.thp_fault);
+                return 0;
+            }
+            k->stats.thp_fallback++;
+        }
         if ((rc = new_private_page(p, 0, &pa)) < 0)
             return rc;
         count(&k->stats.zero_fill, &p->stats.zero_fill);
@@ -124,6 +162,25 @@ static int break_cow(struct pl_proc *p, const struct pl_vma *v, uint64_t va, uin
         return rc;
     count(&k->stats.cow_copy, &p->stats.cow_copy);
     return map_and_release(p, va, pa, v->prot, v->pkey, PL_WHY_COW_COPY);
+}
+
+/* A write to a read-only 2M leaf of a writable private region: the leaf
+ * is made writable when this mapping holds each of its frames alone
+ * (none can be in the swap cache: swap-in maps 4 KiB pages); otherwise it
+ * is split, and copy on write goes on for the 4 KiB written. */
+static int break_cow_huge(struct pl_proc *p, const struct pl_vma *v, uint64_t va, uint64_t pa)
+{
+    struct pl_kernel *k = p->k;
+    uint64_t base = va & ~(PMAP_HUGE_SIZE - 1), head = pa & ~(PMAP_HUGE_SIZE - 1);
+    bool alone = true;
+    for (uint64_t off = 0; off < PMAP_HUGE_SIZE && alone; off += PAGE)
+        alone = pl_frame_meta(k->frames, head + off)->refcount == 1;
+    if (alone) {
+        count(&k->stats.cow_reuse, &p->stats.cow_reuse);
+        return pmap_enter_huge(&p->pmap, base, head, v->prot, v->pkey, PL_WHY_COW_REUSE);
+    }
+    int rc = pmap_split(&p->pmap, va);
+    return rc < 0 ? rc : break_cow(p, v, va, pa);
 }
 
 static int deny(struct pl_siginfo *si, const struct pl_fault *f, unsigned kind, unsigned code)
@@ -170,7 +227,7 @@ int fault_handle(struct pl_proc *p, const struct pl_fault *f, unsigned kind, str
     } else if (!pg.mapped) {
         rc = populate(p, v, va, kind);
     } else if (kind == PL_WRITE && pg.present && !(pg.prot & PL_PROT_WRITE) && !(v->flags & PL_MAP_SHARED)) {
-        rc = break_cow(p, v, va, pg.pa);
+        rc = pg.huge ? break_cow_huge(p, v, va, pg.pa) : break_cow(p, v, va, pg.pa);
     } else {
         /* The entry allows the access already: the TLB held an older,
          * stricter translation, which the fault itself dropped. */

@@ -307,6 +307,21 @@ int pl_frame_free(struct pl_frame_allocator *fa, uint64_t pa)
     return 0;
 }
 
+int pl_frame_split(struct pl_frame_allocator *fa, uint64_t pa)
+{
+    uint64_t pfn = allocated_head(fa, pa);
+    if (pfn == NO_FRAME || pfn != pa >> PL_FRAME_SHIFT)
+        return PL_EINVAL;
+    const struct pl_frame m = *meta_of(fa, pfn);
+    if (m.refcount != 1 || m.mapcount != 0)
+        return PL_EINVAL;
+    for (uint64_t q = pfn; q < pfn + frames_of(m.order); q++)
+        *meta_of(fa, q) = (struct pl_frame){.refcount = 1, .flags = m.flags};
+    fa->st.allocated[m.order]--;
+    fa->st.allocated[0] += frames_of(m.order);
+    return 0;
+}
+
 int pl_frame_get(struct pl_frame_allocator *fa, uint64_t pa)
 {
     uint64_t pfn = allocated_head(fa, pa);

@@ -29,6 +29,7 @@ struct checker {
     uint64_t tables;
     uint32_t *slot_uses; /* swap entries and swap-cache references of each slot */
     uint64_t swapped;    /* swap entries of the process being checked */
+    uint64_t resident;   /* 4 KiB pages its leaves map */
 };
 
 static void fail(struct checker *c, const char *fmt, ...)
@@ -84,7 +85,7 @@ static void check_ioremap(struct checker *c)
         for (uint64_t off = 0; off < a->size && !c->failed; off += PL_VMA_PAGE_SIZE) {
             uint64_t e = pmap_kernel_entry(c->k, a->va + off);
             struct pmap_page pg;
-            pmap_decode(e, &pg);
+            pmap_decode(e, 1, &pg);
             if (!pg.present || pg.pa != a->pa + off || pmap_leaf_memtype(c->k, e, 1) != a->memtype)
                 fail(c, "ioremap page 0x%llx: entry 0x%llx, want 0x%llx of type %s", (unsigned long long)(a->va + off),
                      (unsigned long long)e, (unsigned long long)(a->pa + off), pl_memtype_name(a->memtype));
@@ -92,16 +93,25 @@ static void check_ioremap(struct checker *c)
     }
 }
 
+/* A leaf (level 1, or 2 for a 2M leaf): in a region, no more rights than
+ * it, present exactly when it grants any, with its key, WB unless a device
+ * page; each frame's mappings counted. */
 static void visit_leaf(void *ctx, uint64_t va, int level, uint64_t entry_pa, uint64_t entry)
 {
     struct checker *c = ctx;
-    (void)level;
     (void)entry_pa;
     struct pmap_page pg;
-    pmap_decode(entry, &pg);
+    pmap_decode(entry, level, &pg);
+    uint64_t size = pg.huge ? PMAP_HUGE_SIZE : PL_VMA_PAGE_SIZE;
+    c->resident += size / PL_VMA_PAGE_SIZE;
     const struct pl_vma *v = pl_vma_find(c->p->vmas, va);
     if (!v) {
         fail(c, "pid %d: page 0x%llx mapped outside every region", c->p->pid, (unsigned long long)va);
+        return;
+    }
+    if (pg.huge && (v->object || v->end - va < size)) {
+        fail(c, "pid %d: 2M leaf 0x%llx not wholly inside one private anonymous region", c->p->pid,
+             (unsigned long long)va);
         return;
     }
     if ((pg.prot & PL_PROT_WRITE) && !(v->prot & PL_PROT_WRITE))
@@ -116,12 +126,14 @@ static void visit_leaf(void *ctx, uint64_t va, int level, uint64_t entry_pa, uin
         check_device_leaf(c, v, va, entry, &pg);
         return;
     }
-    if (pmap_leaf_memtype(c->k, entry, 1) != PL_MT_WB)
+    if (pmap_leaf_memtype(c->k, entry, level) != PL_MT_WB)
         fail(c, "pid %d: RAM page 0x%llx is not WB", c->p->pid, (unsigned long long)va);
-    struct frame_use *u = use_of(c, pg.pa);
-    if (u) {
-        u->maps++;
-        u->writable += (pg.prot & PL_PROT_WRITE) != 0;
+    for (uint64_t off = 0; off < size && !c->failed; off += PL_VMA_PAGE_SIZE) {
+        struct frame_use *u = use_of(c, pg.pa + off);
+        if (u) {
+            u->maps++;
+            u->writable += (pg.prot & PL_PROT_WRITE) != 0;
+        }
     }
 }
 
@@ -138,10 +150,9 @@ static void visit_table(void *ctx, uint64_t table_pa, int level)
 static void visit_swap(void *ctx, uint64_t va, int level, uint64_t entry_pa, uint64_t entry)
 {
     struct checker *c = ctx;
-    (void)level;
     (void)entry_pa;
     struct pmap_page pg;
-    pmap_decode(entry, &pg);
+    pmap_decode(entry, level, &pg);
     const struct pl_vma *v = pl_vma_find(c->p->vmas, va);
     c->swapped++;
     if (!v || v->object)
@@ -218,7 +229,11 @@ static void check_process(struct checker *c, const struct pl_proc *p)
     if (root)
         root->tables++;
     pmap_foreach_table(&p->pmap, visit_table, c);
+    c->resident = 0;
     pmap_foreach(&p->pmap, visit_leaf, c);
+    if (c->resident != p->pmap.resident)
+        fail(c, "pid %d: leaves map %llu pages, %llu accounted", p->pid, (unsigned long long)c->resident,
+             (unsigned long long)p->pmap.resident);
     c->swapped = 0;
     pmap_foreach_swap(&p->pmap, visit_swap, c);
     if (c->swapped != p->pmap.swapped)

@@ -21,6 +21,10 @@ int pl_proc_migrate(struct pl_proc *p, uint64_t va, uint64_t *new_pa)
     pmap_lookup(&p->pmap, va, &pg);
     if (!v || !pg.present)
         return -EFAULT;
+    /* a page of a 2M leaf moves alone: split it out first, as Linux's
+     * migration does when it cannot move the whole huge page */
+    if (pg.huge && pmap_split(&p->pmap, va) < 0)
+        return -ENOMEM;
     const struct pl_frame *f = pg.pa < k->m->config.ram_size ? pl_frame_meta(k->frames, pg.pa) : NULL;
     if (v->object || !f || f->mapcount != 1 || f->refcount != 1 || (k->swap && swap_frame_shared(k, pg.pa)))
         return -EBUSY;

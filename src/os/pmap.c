@@ -12,8 +12,8 @@
 #include "ptelab/error.h"
 #include "ptelab/physmem.h"
 
-/* The bits of a 4K leaf that select its PAT entry. */
-#define MEMTYPE_BITS (PTE_PAT4K | PTE_PCD | PTE_PWT)
+/* A 2M leaf is a PD entry mapping 512 frames (docs/huge-pages.md). */
+#define HUGE_LEVEL PTE_LEVEL_PD
 
 /* Software bit of a not-present user leaf: PROT_NONE, the frame is kept. */
 #define PTE_SW_PROTNONE PTE_BIT(9)
@@ -52,6 +52,21 @@ static uint64_t *table_ptr(const struct pl_kernel *k, uint64_t pa)
 }
 
 static uint64_t entry_span(int level) { return UINT64_C(1) << pte_level_shift(level); }
+
+/* The frames a leaf at level maps: 1, or 512 for a 2M leaf. */
+static uint64_t leaf_frames(int level) { return entry_span(level) >> PL_FRAME_SHIFT; }
+
+/* The bits of a leaf at level that select its PAT entry: the PAT bit is
+ * bit 7 in a 4K leaf, bit 12 in a 2M one (bit 7 is PS there). */
+static uint64_t memtype_bits(int level) { return (level == 1 ? PTE_PAT4K : PTE_PATLG) | PTE_PCD | PTE_PWT; }
+
+/* True for a user 2M leaf: a PD entry with PS, present or PROT_NONE. A
+ * PROT_NONE leaf keeps PS as the kernel's mark of its size (the CPU ignores
+ * every other bit of a not-present entry). */
+static bool huge_leaf(uint64_t e, int level)
+{
+    return level == HUGE_LEVEL && (e & PTE_PS) && (e & (PTE_P | PTE_SW_PROTNONE));
+}
 
 /* True when replacing old by new needs the TLB told (SDM §4.10.4.3): a
  * present entry that goes away, points elsewhere, loses rights or A/D, or
@@ -268,26 +283,43 @@ static int alloc_table(struct pl_kernel *k, uint16_t flags, uint64_t *pa)
     return 0;
 }
 
-void pmap_decode(uint64_t entry, struct pmap_page *out)
+/* A leaf at level holds a reference and a map count on each of its frames. */
+static void take_leaf_frames(struct pl_kernel *k, uint64_t pa, int level)
+{
+    for (uint64_t i = 0; i < leaf_frames(level); i++)
+        take_mapping(k, pa + i * PL_FRAME_SIZE);
+}
+
+/* Queues the release of the frames of a removed leaf at level. */
+static void release_leaf_frames(struct flush *fl, uint64_t pa, int level)
+{
+    for (uint64_t i = 0; i < leaf_frames(level); i++)
+        flush_release(fl, pa + i * PL_FRAME_SIZE);
+}
+
+void pmap_decode(uint64_t entry, int level, struct pmap_page *out)
 {
     out->present = entry & PTE_P;
     out->mapped = out->present || (entry & PTE_SW_PROTNONE);
+    out->huge = out->mapped && level == HUGE_LEVEL;
     out->swapped = !out->mapped && (entry & PTE_SW_SWAP);
     out->slot = out->swapped ? (entry >> SWAP_SLOT_SHIFT) & SWAP_SLOT_MASK : 0;
-    out->pa = out->mapped ? entry & PTE_ADDR_MASK : 0;
+    /* a 2M leaf's bit 12 is its PAT bit, not address */
+    out->pa = out->mapped ? entry & PTE_ADDR_MASK & ~(entry_span(level) - 1) : 0;
     out->prot = PL_PROT_NONE;
     out->pkey = out->mapped ? pte_pkey(entry) : 0;
     if (out->present)
         out->prot = PL_PROT_READ | ((entry & PTE_RW) ? PL_PROT_WRITE : 0) | ((entry & PTE_XD) ? 0 : PL_PROT_EXEC);
 }
 
-static uint64_t user_leaf(const struct pl_kernel *k, uint64_t pa, unsigned prot, unsigned pkey)
+/* A user leaf at level (1, or 2 for a 2M page) mapping pa with prot and pkey. */
+static uint64_t user_leaf(const struct pl_kernel *k, uint64_t pa, unsigned prot, unsigned pkey, int level)
 {
     assert(pkey < PL_VMA_PKEYS);
-    uint64_t key = (uint64_t)pkey << PTE_PKEY_SHIFT;
+    uint64_t always = (uint64_t)pkey << PTE_PKEY_SHIFT | PTE_US | (level == HUGE_LEVEL ? PTE_PS : 0);
     if (prot == PL_PROT_NONE)
-        return pa | PTE_US | PTE_SW_PROTNONE | key;
-    uint64_t e = pa | PTE_P | PTE_US | key;
+        return pa | PTE_SW_PROTNONE | always;
+    uint64_t e = pa | PTE_P | always;
     if (prot & PL_PROT_WRITE)
         e |= PTE_RW;
     if (!(prot & PL_PROT_EXEC) && pl_cpu_mmu(kcpu(k))->nxe)
@@ -378,8 +410,9 @@ bool pmap_kernel_half_intact(const struct pmap *pm)
 struct range_op {
     struct flush *fl;
     unsigned why;
-    /* leaf: called for every mapped user leaf in the range */
-    void (*leaf)(struct range_op *op, uint64_t table, unsigned index, uint64_t va, uint64_t entry);
+    /* leaf: called for every mapped user leaf in the range, at level 1, or
+     * 2 for a 2M leaf (which the range covers whole) */
+    void (*leaf)(struct range_op *op, uint64_t table, unsigned index, int level, uint64_t va, uint64_t entry);
     bool free_empty_tables;
     unsigned prot;
     bool grant_write;
@@ -407,7 +440,9 @@ static void entries_in_range(int level, uint64_t base, uint64_t start, uint64_t 
 }
 
 /* Visits the entries of table (at level, mapping from base) that intersect
- * [start, end), descending into present tables. */
+ * [start, end), descending into present tables. A 2M leaf must lie wholly
+ * inside the range: callers split the ones it cuts first
+ * (pmap_split_edges). */
 static void visit_range(struct pmap *pm, struct range_op *op, uint64_t table, int level, uint64_t base,
                         uint64_t start, uint64_t end)
 {
@@ -418,11 +453,12 @@ static void visit_range(struct pmap *pm, struct range_op *op, uint64_t table, in
     for (unsigned i = first; i <= last; i++) {
         uint64_t e = table_ptr(k, table)[i];
         uint64_t va = base + i * span;
-        if (level == 1) {
+        if (level == 1 || huge_leaf(e, level)) {
+            assert((level == 1 || (va >= start && va + span <= end)) && "a range cuts a 2M leaf");
             struct pmap_page pg;
-            pmap_decode(e, &pg);
+            pmap_decode(e, level, &pg);
             if (pg.mapped || pg.swapped)
-                op->leaf(op, table, i, va, e);
+                op->leaf(op, table, i, level, va, e);
             continue;
         }
         if (!(e & PTE_P))
@@ -452,19 +488,19 @@ static void run_range(struct pmap *pm, struct range_op *op, uint64_t start, uint
         visit_range(pm, op, pm->root, pm->k->levels, 0, start, end);
 }
 
-static void remove_leaf(struct range_op *op, uint64_t table, unsigned index, uint64_t va, uint64_t entry)
+static void remove_leaf(struct range_op *op, uint64_t table, unsigned index, int level, uint64_t va, uint64_t entry)
 {
     struct pmap *pm = op->fl->pm;
-    store(pm->k, pm->pid, table, index, 1, va, 0, op->why, op->fl);
+    store(pm->k, pm->pid, table, index, level, va, 0, op->why, op->fl);
     struct pmap_page pg;
-    pmap_decode(entry, &pg);
+    pmap_decode(entry, level, &pg);
     if (pg.swapped) {
         swap_slot_put(pm->k, pg.slot);
         pm->swapped--;
         return;
     }
-    flush_release(op->fl, pg.pa);
-    pm->resident--;
+    release_leaf_frames(op->fl, pg.pa, level);
+    pm->resident -= leaf_frames(level);
 }
 
 void pmap_remove(struct pmap *pm, uint64_t start, uint64_t end, unsigned why)
@@ -490,20 +526,20 @@ void pmap_destroy(struct pmap *pm)
     pm->root = 0;
 }
 
-static void protect_leaf(struct range_op *op, uint64_t table, unsigned index, uint64_t va, uint64_t entry)
+static void protect_leaf(struct range_op *op, uint64_t table, unsigned index, int level, uint64_t va, uint64_t entry)
 {
     struct pmap *pm = op->fl->pm;
     struct pmap_page pg;
-    pmap_decode(entry, &pg);
+    pmap_decode(entry, level, &pg);
     if (pg.swapped)
         return; /* swap-in maps it with its region's rights */
     unsigned prot = op->prot;
     if (!op->grant_write && !(pg.prot & PL_PROT_WRITE) && prot != PL_PROT_NONE)
         prot = (prot & ~PL_PROT_WRITE) | PL_PROT_READ; /* readable until the write fault */
     unsigned pkey = op->pkey < 0 ? pg.pkey : (unsigned)op->pkey;
-    uint64_t new = user_leaf(pm->k, pg.pa, prot, pkey) | (entry & (PTE_A | PTE_D | MEMTYPE_BITS));
+    uint64_t new = user_leaf(pm->k, pg.pa, prot, pkey, level) | (entry & (PTE_A | PTE_D | memtype_bits(level)));
     if (new != entry)
-        store(pm->k, pm->pid, table, index, 1, va, new, op->why, op->fl);
+        store(pm->k, pm->pid, table, index, level, va, new, op->why, op->fl);
 }
 
 void pmap_protect(struct pmap *pm, uint64_t start, uint64_t end, unsigned prot, bool grant_write, unsigned why)
@@ -526,21 +562,20 @@ void pmap_protect_key(struct pmap *pm, uint64_t start, uint64_t end, unsigned pr
     flush_commit(&fl);
 }
 
-/* The PT page holding va's leaf, created when create is set; 0 when absent. */
-static int leaf_table(struct pmap *pm, uint64_t va, bool create, uint64_t *table)
+/* The table that holds va's entry at leaf_level (1, or 2 for a 2M leaf),
+ * created with the tables above it where missing. A 2M leaf above a 4K
+ * entry must have been split first (pmap_split). 0 or PL_ENOMEM. */
+static int table_for_leaf(struct pmap *pm, uint64_t va, int leaf_level, uint64_t *table)
 {
     struct pl_kernel *k = pm->k;
     uint64_t t = pm->root;
-    for (int level = k->levels; level > 1; level--) {
+    for (int level = k->levels; level > leaf_level; level--) {
         unsigned i = pte_index(va, level);
         uint64_t e = table_ptr(k, t)[i];
+        assert(!huge_leaf(e, level) && "a 4K entry inside a 2M leaf");
         if (e & PTE_P) {
             t = e & PTE_ADDR_MASK;
             continue;
-        }
-        if (!create) {
-            *table = 0;
-            return 0;
         }
         uint64_t link_va = va & ~(entry_span(level) - 1);
         int rc = ensure_table(k, pm->pid, t, i, level, link_va, TABLE_LINK, &t, &pm->pt_pages);
@@ -552,11 +587,96 @@ static int leaf_table(struct pmap *pm, uint64_t va, bool create, uint64_t *table
     return 0;
 }
 
+/* Where va's leaf entry lives: its table and its level (2 for a 2M leaf,
+ * else 1). *table is 0 when a table on the way is missing: nothing maps
+ * va, and *level is where the walk stopped. */
+static void find_leaf(const struct pmap *pm, uint64_t va, uint64_t *table, int *level)
+{
+    const struct pl_kernel *k = pm->k;
+    uint64_t t = pm->root;
+    int l = k->levels;
+    for (; l > 1; l--) {
+        uint64_t e = table_ptr(k, t)[pte_index(va, l)];
+        if (huge_leaf(e, l))
+            break;
+        if (!(e & PTE_P)) {
+            t = 0;
+            break;
+        }
+        t = e & PTE_ADDR_MASK;
+    }
+    *table = t;
+    *level = l;
+}
+
 void pmap_lookup(const struct pmap *pm, uint64_t va, struct pmap_page *out)
 {
     uint64_t table;
-    leaf_table((struct pmap *)pm, va, false, &table);
-    pmap_decode(table ? table_ptr(pm->k, table)[pte_index(va, 1)] : 0, out);
+    int level;
+    find_leaf(pm, va, &table, &level);
+    pmap_decode(table ? table_ptr(pm->k, table)[pte_index(va, level)] : 0, level, out);
+    if (out->huge)
+        out->pa += va & (entry_span(level) - 1) & ~(PL_FRAME_SIZE - 1);
+}
+
+bool pmap_huge_room(const struct pmap *pm, uint64_t va)
+{
+    uint64_t table;
+    int level;
+    find_leaf(pm, va, &table, &level);
+    return !table;
+}
+
+/* Replaces the 2M leaf at index of the PD table pd (mapping va) by a new
+ * page table of 512 4K leaves: the same frames, rights, key, A and D and
+ * memory type. Each 4K leaf keeps the reference and map count the 2M leaf
+ * held on its frame, so only entries change. A change of page size is
+ * made as the SDM asks: the old leaf loses P and is invalidated before the
+ * new entry is written, so no TLB ever holds a 2M and a 4K translation of
+ * one address. 0, or PL_ENOMEM (no frame for the table; nothing changed). */
+static int split_leaf(struct pmap *pm, uint64_t pd, unsigned index, uint64_t va)
+{
+    struct pl_kernel *k = pm->k;
+    uint64_t e = table_ptr(k, pd)[index], pt;
+    int rc = alloc_table(k, PL_FRAME_PT, &pt);
+    if (rc < 0)
+        return rc;
+    uint64_t pa = e & PTE_ADDR_MASK & ~(entry_span(HUGE_LEVEL) - 1);
+    uint64_t bits = e & ~(PTE_ADDR_MASK | PTE_PS);
+    if (e & PTE_PATLG)
+        bits |= PTE_PAT4K;
+    /* the table is not linked yet: no TLB can know its entries */
+    for (unsigned i = 0; i < 512; i++)
+        store(k, pm->pid, pt, i, 1, va + i * PL_FRAME_SIZE, (pa + i * PL_FRAME_SIZE) | bits, PL_WHY_SPLIT, NULL);
+    if (e & PTE_P) {
+        struct flush fl = {.pm = pm};
+        store(k, pm->pid, pd, index, HUGE_LEVEL, va, e & ~PTE_P, PL_WHY_SPLIT, &fl);
+        flush_commit(&fl);
+    }
+    store(k, pm->pid, pd, index, HUGE_LEVEL, va, pt | TABLE_LINK, PL_WHY_SPLIT, NULL);
+    pm->pt_pages++;
+    k->stats.pt_pages++;
+    k->stats.thp_split++;
+    return 0;
+}
+
+int pmap_split(struct pmap *pm, uint64_t va)
+{
+    uint64_t table;
+    int level;
+    find_leaf(pm, va, &table, &level);
+    if (!table || level != HUGE_LEVEL)
+        return 0;
+    return split_leaf(pm, table, pte_index(va, level), va & ~(entry_span(level) - 1));
+}
+
+int pmap_split_edges(struct pmap *pm, uint64_t start, uint64_t end)
+{
+    uint64_t huge = entry_span(HUGE_LEVEL);
+    int rc = start % huge ? pmap_split(pm, start) : 0;
+    if (rc == 0 && end % huge)
+        rc = pmap_split(pm, end);
+    return rc;
 }
 
 int pmap_enter(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned why)
@@ -564,39 +684,51 @@ int pmap_enter(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigne
     return pmap_enter_key(pm, va, pa, prot, 0, why);
 }
 
-/* pmap_enter_key with the memory-type bits mt (PAT/PCD/PWT of a 4K leaf). */
-static int enter(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned pkey, uint64_t mt, unsigned why)
+/* Maps va to pa with a leaf at level (1, or 2 for a 2M page) carrying
+ * prot, pkey and the memory-type bits mt, replacing what was there: at
+ * level 2 nothing, or a 2M leaf. 0 or PL_ENOMEM. */
+static int enter(struct pmap *pm, uint64_t va, int level, uint64_t pa, unsigned prot, unsigned pkey, uint64_t mt,
+                 unsigned why)
 {
-    assert(va < pm->k->user_top && va % PL_FRAME_SIZE == 0 && pa % PL_FRAME_SIZE == 0);
+    uint64_t span = entry_span(level);
+    assert(va < pm->k->user_top && va % span == 0 && pa % span == 0);
     uint64_t table;
-    int rc = leaf_table(pm, va, true, &table);
+    int rc = table_for_leaf(pm, va, level, &table);
     if (rc < 0)
         return rc;
-    unsigned index = pte_index(va, 1);
+    unsigned index = pte_index(va, level);
+    uint64_t cur = table_ptr(pm->k, table)[index];
+    assert((level == 1 || !cur || huge_leaf(cur, level)) && "a 2M leaf over a page table");
     struct pmap_page old;
-    pmap_decode(table_ptr(pm->k, table)[index], &old);
-    if (!old.mapped || old.pa != pa)
-        take_mapping(pm->k, pa);
+    pmap_decode(cur, level, &old);
+    bool same = old.mapped && old.pa == pa;
+    if (!same)
+        take_leaf_frames(pm->k, pa, level);
     /* The same frame keeps its accessed and dirty state: a change of
      * rights alone (COW reuse) is then an upgrade that needs no flush. */
-    uint64_t keep = old.mapped && old.pa == pa ? table_ptr(pm->k, table)[index] & (PTE_A | PTE_D) : 0;
+    uint64_t keep = same ? cur & (PTE_A | PTE_D) : 0;
     struct flush fl = {.pm = pm};
-    store(pm->k, pm->pid, table, index, 1, va, user_leaf(pm->k, pa, prot, pkey) | mt | keep, why, &fl);
+    store(pm->k, pm->pid, table, index, level, va, user_leaf(pm->k, pa, prot, pkey, level) | mt | keep, why, &fl);
     if (old.swapped) {
         swap_slot_put(pm->k, old.slot);
         pm->swapped--;
     }
     if (!old.mapped)
-        pm->resident++;
-    else if (old.pa != pa)
-        flush_release(&fl, old.pa);
+        pm->resident += leaf_frames(level);
+    else if (!same)
+        release_leaf_frames(&fl, old.pa, level);
     flush_commit(&fl);
     return 0;
 }
 
 int pmap_enter_key(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned pkey, unsigned why)
 {
-    return enter(pm, va, pa, prot, pkey, 0, why);
+    return enter(pm, va, 1, pa, prot, pkey, 0, why);
+}
+
+int pmap_enter_huge(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigned pkey, unsigned why)
+{
+    return enter(pm, va, HUGE_LEVEL, pa, prot, pkey, 0, why);
 }
 
 int pmap_memtype_bits(const struct pl_kernel *k, unsigned memtype, uint64_t *bits)
@@ -621,7 +753,7 @@ int pmap_enter_memtype(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot,
     uint64_t mt;
     if (pmap_memtype_bits(pm->k, memtype, &mt) < 0)
         return PL_EINVAL;
-    return enter(pm, va, pa, prot, pkey, mt, why);
+    return enter(pm, va, 1, pa, prot, pkey, mt, why);
 }
 
 /* The kernel-half PT page holding va's leaf; tables are created (the
@@ -705,6 +837,34 @@ uint64_t pmap_kernel_entry(const struct pl_kernel *k, uint64_t va)
     return table ? table_ptr(k, table)[pte_index(va, 1)] : 0;
 }
 
+/* fork: the leaf e at index i of src's table stable (level 1, or 2 for a
+ * 2M leaf, which stays one), into dst's table dtable. */
+static void copy_leaf(struct pmap *dst, struct pmap *src, uint64_t dtable, uint64_t stable, unsigned i, int level,
+                      uint64_t va, uint64_t e, bool shared, struct flush *fl)
+{
+    struct pl_kernel *k = src->k;
+    struct pmap_page pg;
+    pmap_decode(e, level, &pg);
+    if (pg.swapped) {
+        swap_slot_dup(k, pg.slot);
+        store(k, dst->pid, dtable, i, level, va, e, PL_WHY_FORK_COPY, NULL);
+        dst->swapped++;
+        return;
+    }
+    if (!pg.mapped)
+        return;
+    /* The child has not used the page yet; a shared page's dirt is
+     * the parent's to report (Linux's copy_present_pte does the same). */
+    uint64_t child = e & ~(shared ? PTE_A | PTE_D : PTE_A);
+    if (!shared && (e & PTE_RW)) {
+        store(k, src->pid, stable, i, level, va, e & ~PTE_RW, PL_WHY_FORK_PROTECT, fl);
+        child &= ~PTE_RW;
+    }
+    take_leaf_frames(k, pg.pa, level);
+    store(k, dst->pid, dtable, i, level, va, child, PL_WHY_FORK_COPY, NULL);
+    dst->resident += leaf_frames(level);
+}
+
 /* fork: the entries of src's table at level (mapping from base) within
  * [start, end), into dst's table. */
 static int copy_range(struct pmap *dst, struct pmap *src, uint64_t dtable, uint64_t stable, int level, uint64_t base,
@@ -717,38 +877,19 @@ static int copy_range(struct pmap *dst, struct pmap *src, uint64_t dtable, uint6
     for (unsigned i = first; i <= last; i++) {
         uint64_t e = table_ptr(k, stable)[i];
         uint64_t va = base + i * span;
-        if (level > 1) {
-            if (!(e & PTE_P))
-                continue;
-            uint64_t dchild;
-            int rc = ensure_table(k, dst->pid, dtable, i, level, va, TABLE_LINK, &dchild, &dst->pt_pages);
-            if (rc < 0)
-                return rc;
-            rc = copy_range(dst, src, dchild, e & PTE_ADDR_MASK, level - 1, va, start, end, shared, fl);
-            if (rc < 0)
-                return rc;
+        if (level == 1 || huge_leaf(e, level)) {
+            copy_leaf(dst, src, dtable, stable, i, level, va, e, shared, fl);
             continue;
         }
-        struct pmap_page pg;
-        pmap_decode(e, &pg);
-        if (pg.swapped) {
-            swap_slot_dup(k, pg.slot);
-            store(k, dst->pid, dtable, i, 1, va, e, PL_WHY_FORK_COPY, NULL);
-            dst->swapped++;
+        if (!(e & PTE_P))
             continue;
-        }
-        if (!pg.mapped)
-            continue;
-        /* The child has not used the page yet; a shared page's dirt is
-         * the parent's to report (Linux's copy_present_pte does the same). */
-        uint64_t child = e & ~(shared ? PTE_A | PTE_D : PTE_A);
-        if (!shared && (e & PTE_RW)) {
-            store(k, src->pid, stable, i, 1, va, e & ~PTE_RW, PL_WHY_FORK_PROTECT, fl);
-            child &= ~PTE_RW;
-        }
-        take_mapping(k, pg.pa);
-        store(k, dst->pid, dtable, i, 1, va, child, PL_WHY_FORK_COPY, NULL);
-        dst->resident++;
+        uint64_t dchild;
+        int rc = ensure_table(k, dst->pid, dtable, i, level, va, TABLE_LINK, &dchild, &dst->pt_pages);
+        if (rc < 0)
+            return rc;
+        rc = copy_range(dst, src, dchild, e & PTE_ADDR_MASK, level - 1, va, start, end, shared, fl);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -777,11 +918,11 @@ static void foreach_level(const struct pmap *pm, uint64_t table, int level, uint
     unsigned last = level == pm->k->levels ? 255 : 511;
     for (unsigned i = 0; i <= last; i++) {
         uint64_t e = t[i], va = base + i * entry_span(level);
-        if (level == 1) {
+        if (level == 1 || huge_leaf(e, level)) {
             struct pmap_page pg;
-            pmap_decode(e, &pg);
+            pmap_decode(e, level, &pg);
             if ((swap ? pg.swapped : pg.mapped) && leaf_fn)
-                leaf_fn(ctx, va, 1, table + 8 * i, e);
+                leaf_fn(ctx, va, level, table + 8 * i, e);
         } else if (e & PTE_P) {
             if (table_fn)
                 table_fn(ctx, e & PTE_ADDR_MASK, level - 1);
@@ -800,55 +941,58 @@ void pmap_foreach_swap(const struct pmap *pm, pl_pte_visit_fn *fn, void *ctx)
     foreach_level(pm, pm->root, pm->k->levels, 0, fn, NULL, ctx, true);
 }
 
-uint64_t pmap_swap_out(struct pmap *pm, uint64_t va, uint64_t slot)
+/* Replaces the present 4K leaf at va (split out of any 2M leaf) by
+ * (old & keep) | set, and drops the old frame's mapping once every CPU has
+ * let go of it. Returns the old entry. */
+static uint64_t replace_present_leaf(struct pmap *pm, uint64_t va, uint64_t keep, uint64_t set, unsigned why)
 {
-    assert(slot <= SWAP_SLOT_MASK);
     uint64_t table;
-    leaf_table(pm, va, false, &table);
-    assert(table);
+    int level;
+    find_leaf(pm, va, &table, &level);
+    assert(table && level == 1 && "a page not split out of its 2M leaf");
     unsigned index = pte_index(va, 1);
     uint64_t old = table_ptr(pm->k, table)[index];
     assert(old & PTE_P);
     struct flush fl = {.pm = pm};
-    store(pm->k, pm->pid, table, index, 1, va, PTE_SW_SWAP | slot << SWAP_SLOT_SHIFT, PL_WHY_SWAP_OUT, &fl);
+    store(pm->k, pm->pid, table, index, 1, va, (old & keep) | set, why, &fl);
     flush_release(&fl, old & PTE_ADDR_MASK);
-    pm->resident--;
-    pm->swapped++;
     flush_commit(&fl);
     return old;
 }
 
+uint64_t pmap_swap_out(struct pmap *pm, uint64_t va, uint64_t slot)
+{
+    assert(slot <= SWAP_SLOT_MASK);
+    pm->resident--;
+    pm->swapped++;
+    return replace_present_leaf(pm, va, 0, PTE_SW_SWAP | slot << SWAP_SLOT_SHIFT, PL_WHY_SWAP_OUT);
+}
+
 void pmap_move(struct pmap *pm, uint64_t va, uint64_t new_pa)
 {
-    uint64_t table;
-    leaf_table(pm, va, false, &table);
-    assert(table);
-    unsigned index = pte_index(va, 1);
-    uint64_t old = table_ptr(pm->k, table)[index];
-    assert(old & PTE_P);
     take_mapping(pm->k, new_pa);
-    struct flush fl = {.pm = pm};
-    store(pm->k, pm->pid, table, index, 1, va, (old & ~PTE_ADDR_MASK) | new_pa, PL_WHY_MIGRATE, &fl);
-    flush_release(&fl, old & PTE_ADDR_MASK);
-    flush_commit(&fl);
+    replace_present_leaf(pm, va, ~PTE_ADDR_MASK, new_pa, PL_WHY_MIGRATE);
 }
 
 unsigned pmap_test_young(struct pmap *pm, uint64_t va, bool clear, bool skip_invalidate)
 {
     uint64_t table;
-    leaf_table(pm, va, false, &table);
+    int level;
+    find_leaf(pm, va, &table, &level);
     if (!table)
         return 0;
-    unsigned index = pte_index(va, 1);
+    unsigned index = pte_index(va, level);
     uint64_t e = table_ptr(pm->k, table)[index];
     if (!(e & PTE_P))
         return 0;
     unsigned r = (e & PTE_A ? PMAP_YOUNG : 0) | (e & PTE_D ? PMAP_DIRTY : 0);
     if (clear && (e & PTE_A)) {
         /* Clearing A lowers the entry: the SDM wants the TLB told, or the
-         * cached translation keeps A set and the CPU never writes it again. */
+         * cached translation keeps A set and the CPU never writes it again.
+         * A 2M leaf has one A bit for its 512 frames. */
         struct flush fl = {.pm = pm};
-        store(pm->k, pm->pid, table, index, 1, va, e & ~PTE_A, PL_WHY_AGE, skip_invalidate ? NULL : &fl);
+        store(pm->k, pm->pid, table, index, level, va & ~(entry_span(level) - 1), e & ~PTE_A, PL_WHY_AGE,
+              skip_invalidate ? NULL : &fl);
         flush_commit(&fl);
     }
     return r;

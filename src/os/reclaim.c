@@ -225,6 +225,18 @@ int reclaim_reserve(struct pl_kernel *k, struct pl_proc *p, uint64_t n)
     return 0;
 }
 
+int reclaim_alloc_huge(struct pl_kernel *k, uint64_t *pa)
+{
+    /* The page tables of the fault, and the low watermark, stay free. */
+    uint64_t keep = PMAP_HUGE_FRAMES + (uint64_t)k->levels + 1 + k->cfg.swap.wmark_low;
+    if (free_now(k) < keep)
+        return PL_ENOMEM;
+    int rc = pl_frame_alloc(k->frames, PMAP_HUGE_ORDER, PL_FRAME_USER, pa);
+    if (rc == 0)
+        rc = pl_frame_split(k->frames, *pa);
+    return rc;
+}
+
 int reclaim_alloc_user(struct pl_kernel *k, struct pl_proc *p, uint64_t *pa)
 {
     struct swapk *s = k->swap;

@@ -2,7 +2,9 @@
  * address through fork (this kernel has no mremap), so, like Linux's
  * anon_vma, the frame records its address once (reclaim_note_new) and its
  * mappers are found by looking that address up in each running process:
- * O(processes x levels) per frame, no per-mapping bookkeeping. */
+ * O(processes x levels) per frame, no per-mapping bookkeeping. A frame of
+ * a 2 MiB page is found the same way: pmap_lookup gives the frame of the
+ * 4 KiB piece of a 2M leaf. */
 #include "os/os.h"
 #include "os/swapk.h"
 

@@ -231,6 +231,13 @@ int swap_out_frame(struct pl_kernel *k, uint64_t pa)
         goto out;
     }
     uint64_t va = sf->va, slot;
+    /* A frame of a 2M leaf leaves alone: every mapping is split first (the
+     * splits change nothing a process sees should a later one fail). */
+    for (uint64_t i = 0; i < vm.n; i++) {
+        if ((rc = pmap_split(&vm.p[i]->pmap, va)) < 0)
+            goto out;
+        vm.p[i]->stats.pt_pages = vm.p[i]->pmap.pt_pages;
+    }
     if (sf->slot1 && !vm.dirty) {
         /* the copy on swap is still the page: no write */
         slot = sf->slot1 - 1;

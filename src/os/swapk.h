@@ -71,6 +71,11 @@ unsigned rmap_walk(struct pl_kernel *k, uint64_t pa, rmap_fn *fn, void *ctx);
 /* os/reclaim. A user frame for p (zeroed, refcount 1), reclaiming and
  * OOM-killing as the configuration says. 0, or PL_ENOMEM (p may be dead). */
 int reclaim_alloc_user(struct pl_kernel *k, struct pl_proc *p, uint64_t *pa);
+/* The 512 frames of a 2 MiB page: an order-9 block split into frames of
+ * refcount 1 (os/frame), zeroed. PL_ENOMEM when no such block is free, or
+ * taking one would leave fewer free frames than the low watermark plus a
+ * fault's page tables: a huge page is worth no reclaim. */
+int reclaim_alloc_huge(struct pl_kernel *k, uint64_t *pa);
 /* Makes n frames free (reclaim, then the OOM killer) so that the page
  * tables and the page a fault needs can be allocated. 0, or PL_ENOMEM (p
  * may be dead). */

@@ -58,7 +58,8 @@ void lmachine_push_proc(lua_State *L, int midx, int pid)
 
 static const char *const machine_keys[] = {"ram", "levels", "maxphyaddr", "pcid", "pge", "smep", "smap", "pke",
                                            "accessed_on_fault", "history", "history_limit", "retry_limit",
-                                           "seed", "tlb", "cost", "swap", "cpus", "shootdown", "sched_seed", NULL};
+                                           "seed", "tlb", "cost", "swap", "huge_anon", "cpus", "shootdown",
+                                           "sched_seed", NULL};
 
 /* One array's geometry from the table at the top: {entries = N, ways = W}
  * (ways defaults to entries: fully associative; entries 0: no array). */
@@ -243,6 +244,7 @@ static void parse_config(lua_State *L, int idx, struct pl_machine_config *mc, st
     }
     lua_pop(L, 1);
     opt_field_bool(L, idx, "machine", "history", &kc->history);
+    opt_field_bool(L, idx, "machine", "huge_anon", &kc->huge_anon);
     if (opt_field_integer(L, idx, "machine", "history_limit", &n)) {
         if (n < 0)
             luaL_error(L, "machine: history_limit must not be negative");

@@ -39,7 +39,7 @@ static void kernel_group(struct group *g, const struct pl_kernel *k)
     *g = (struct group){.name = "kernel"};
 #define KSTAT(f) add(g, #f, s->f);
     KSTAT(faults) KSTAT(zero_fill) KSTAT(shared_page) KSTAT(cow_copy) KSTAT(cow_reuse) KSTAT(spurious)
-    KSTAT(signals) KSTAT(kills) KSTAT(syscalls) KSTAT(forks) KSTAT(exits) KSTAT(execs) KSTAT(context_switches)
+    KSTAT(thp_fault) KSTAT(thp_fallback) KSTAT(thp_split) KSTAT(signals) KSTAT(kills) KSTAT(syscalls) KSTAT(forks) KSTAT(exits) KSTAT(execs) KSTAT(context_switches)
     KSTAT(pte_writes) KSTAT(tlb_flush_pages) KSTAT(tlb_flush_full) KSTAT(pt_pages) KSTAT(cycles)
     KSTAT(shootdowns) KSTAT(ipis_sent) KSTAT(lazy_skipped) KSTAT(wait_cycles) KSTAT(stale_violations)
     KSTAT(migrations)
@@ -172,11 +172,11 @@ void print_stats(FILE *f, struct lmachine *mb)
 
 void push_proc_stats(lua_State *L, const struct pl_proc_stats *s)
 {
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 10);
 #define PSTAT(f)                              \
     lua_pushinteger(L, (lua_Integer)s->f);    \
     lua_setfield(L, -2, #f);
     PSTAT(faults) PSTAT(zero_fill) PSTAT(shared_page) PSTAT(cow_copy) PSTAT(cow_reuse) PSTAT(spurious)
-    PSTAT(signals) PSTAT(resident) PSTAT(pt_pages)
+    PSTAT(thp_fault) PSTAT(signals) PSTAT(resident) PSTAT(pt_pages)
 #undef PSTAT
 }

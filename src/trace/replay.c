@@ -51,10 +51,8 @@ int pl_replay_config_check(const struct pl_replay_config *cfg, char *msg, size_t
         why = "paging levels must be 4 or 5";
     else if (pl_tlb_config_check(&m->tlb))
         why = "TLB geometry: entries must be a multiple of ways, with a power-of-two number of sets";
-    else if (cfg->page_shift == 21)
-        why = "2 MiB pages for anonymous regions need huge-page support in the kernel, not built yet";
-    else if (cfg->page_shift != 12)
-        why = "page size must be 4k";
+    else if (cfg->page_shift != 12 && cfg->page_shift != 21)
+        why = "page size must be 4k or 2m";
     else if (cfg->swap.slots && cfg->swap.policy > PL_RECLAIM_OPT)
         why = "unknown replacement policy";
     else if (cfg->swap.slots > (UINT64_C(64) << 30) >> 12)
@@ -419,6 +417,7 @@ int pl_replay_run(struct pl_trace_reader *r, const struct pl_replay_config *cfg,
     kc.history = false; /* a history of every entry written would grow with the trace */
     kc.swap = cfg->swap;
     kc.swap.next_use = NULL;
+    kc.huge_anon = cfg->page_shift == 21; /* every mapped block is an aligned 2 MiB */
     rep->have_swap = cfg->swap.slots != 0;
     struct opt_future opt = {0};
     bool use_opt = cfg->swap.slots && cfg->swap.policy == PL_RECLAIM_OPT;
