@@ -30,7 +30,7 @@ static void boot_smp_huge(unsigned ncpus, unsigned protocol, uint64_t seed, bool
 
 static void boot_smp(unsigned ncpus, unsigned protocol, uint64_t seed) { boot_smp_huge(ncpus, protocol, seed, false); }
 
-TestSuite(smp, .fini = teardown);
+TestSuite(smp, .fini = teardown, .timeout = 600);
 
 static struct pl_thread *thread_on(struct pl_proc *p, unsigned cpu)
 {
@@ -539,13 +539,13 @@ static void run_correct(uint64_t first)
     for (uint64_t seed = first; seed < first + 500; seed++)
         run_random(seed, PL_SHOOTDOWN_CORRECT);
 }
-Test(smp, random_interleavings_are_never_stale_1, .timeout = 600) { run_correct(1); }
-Test(smp, random_interleavings_are_never_stale_2, .timeout = 600) { run_correct(501); }
-Test(smp, random_interleavings_are_never_stale_3, .timeout = 600) { run_correct(1001); }
-Test(smp, random_interleavings_are_never_stale_4, .timeout = 600) { run_correct(1501); }
+Test(smp, random_interleavings_are_never_stale_1) { run_correct(1); }
+Test(smp, random_interleavings_are_never_stale_2) { run_correct(501); }
+Test(smp, random_interleavings_are_never_stale_3) { run_correct(1001); }
+Test(smp, random_interleavings_are_never_stale_4) { run_correct(1501); }
 
 /* The same random runs find every broken protocol out. */
-Test(smp, random_interleavings_catch_each_broken_protocol, .timeout = 300)
+Test(smp, random_interleavings_catch_each_broken_protocol)
 {
     for (unsigned protocol = PL_SHOOTDOWN_NO_WAIT; protocol < PL_SHOOTDOWN_COUNT; protocol++) {
         uint64_t found = 0;
