@@ -199,42 +199,37 @@ static void invalidate_slot(struct pl_tlb_array *a, size_t i)
     (*a->group_valid)--;
 }
 
-/* The slot a new entry takes in the set at base: an invalid way, else the
- * least recently used or a random way. */
-static size_t victim(struct pl_tlb_array *a, size_t base)
-{
-    for (uint32_t w = 0; w < a->ways; w++)
-        if (a->slot[base + w].tag == TAG_INVALID)
-            return base + w;
-    if (a->replacement == PL_REPL_RANDOM)
-        return base + (size_t)(rng_next(&a->rng) % a->ways);
-    size_t best = base;
-    for (uint32_t w = 1; w < a->ways; w++)
-        if (a->age[base + w] < a->age[best])
-            best = base + w;
-    return best;
-}
-
 /* Stores (tag, data) for vpn. Entries that match key or gkey would translate
  * the same address for the same PCID: the first is overwritten, the others
- * dropped, so a set never holds two answers for one lookup. */
+ * dropped, so a set never holds two answers for one lookup. Otherwise the
+ * entry takes the set's first invalid way, else its least recently used
+ * (or a random) way. One pass over the set finds all three: this runs on
+ * every TLB and paging-structure-cache fill. */
 static void array_insert(struct pl_tlb_array *a, uint64_t vpn, uint64_t key, uint64_t gkey, uint64_t tag, uint64_t data,
                          uint64_t leaf_pa)
 {
     if (a->ways == 0)
         return;
-    size_t base = set_base(a, vpn);
-    long hit = -1;
-    for (uint32_t w = 0; w < a->ways; w++) {
-        uint64_t t = a->slot[base + w].tag;
-        if (t != key && t != gkey)
-            continue;
-        if (hit < 0)
-            hit = (long)(base + w);
-        else
-            invalidate_slot(a, base + w);
+    size_t base = set_base(a, vpn), end = base + a->ways;
+    size_t hit = SIZE_MAX, empty = SIZE_MAX, lru = base;
+    for (size_t i = base; i < end; i++) {
+        uint64_t t = a->slot[i].tag;
+        if (t == key || t == gkey) {
+            if (hit == SIZE_MAX)
+                hit = i;
+            else
+                invalidate_slot(a, i);
+        } else if (t == TAG_INVALID) {
+            if (empty == SIZE_MAX)
+                empty = i;
+        } else if (a->age[i] < a->age[lru]) {
+            lru = i; /* meaningful only when every way is valid and none matches */
+        }
     }
-    size_t i = hit >= 0 ? (size_t)hit : victim(a, base);
+    size_t i = hit != SIZE_MAX     ? hit
+               : empty != SIZE_MAX ? empty
+               : a->replacement == PL_REPL_RANDOM ? base + (size_t)(rng_next(&a->rng) % a->ways)
+                                                  : lru;
     if (a->slot[i].tag == TAG_INVALID) {
         a->nvalid++;
         (*a->group_valid)++;
