@@ -27,7 +27,14 @@ struct slab {
     uint8_t *base;
 };
 
+/* Frames looked up lately, direct-mapped by frame number: a walk reads the
+ * same few page-table frames over and over, and a hit here skips the hash
+ * probe (a cache miss of its own in a large index). Frames never move, so an
+ * entry stays right until pl_physmem_free. */
+#define RECENT 16
+
 struct pl_physmem {
+    struct slot recent[RECENT];
     struct slot *slots; /* power-of-two count, at most half full */
     size_t nslots;
     size_t nframes;
@@ -63,6 +70,8 @@ struct pl_physmem *pl_physmem_new(void)
         return NULL;
     }
     mem->slab_used = SLAB_FRAMES;
+    for (size_t i = 0; i < RECENT; i++)
+        mem->recent[i].pfn = EMPTY_SLOT;
     return mem;
 }
 
@@ -81,11 +90,18 @@ void pl_physmem_free(struct pl_physmem *mem)
 
 uint8_t *pl_physmem_frame_lookup(const struct pl_physmem *mem, uint64_t pfn)
 {
+    /* The recent-frame cache is no part of the memory's value: it may change
+     * under a const pointer (mem itself is never a const object). */
+    struct slot *recent = &((struct pl_physmem *)mem)->recent[pfn % RECENT];
+    if (recent->pfn == pfn)
+        return recent->frame;
     size_t mask = mem->nslots - 1;
     for (size_t i = slot_of(mem, pfn);; i = (i + 1) & mask) {
         const struct slot *s = &mem->slots[i];
-        if (s->pfn == pfn)
+        if (s->pfn == pfn) {
+            *recent = *s;
             return s->frame;
+        }
         if (s->pfn == EMPTY_SLOT)
             return NULL;
     }
