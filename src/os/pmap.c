@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hw/pte.h"
 #include "os/os.h"
@@ -43,8 +44,23 @@ struct flush {
     uint64_t va[FLUSH_CEILING];
     uint64_t *release; /* frames whose mapping was removed; TABLE_TAG: a page-table page */
     size_t nrelease, release_cap;
+    uint64_t release_few[4]; /* release's room until more are queued: most operations free 0-2 */
 };
 #define TABLE_TAG UINT64_C(1)
+
+/* An empty batch for pm. Only the header is set: va[] is read below n
+ * only, and clearing its 264 bytes (a rep stos) on every pmap operation was
+ * the costliest instruction of the zero-fill fault path. */
+static inline void flush_begin(struct flush *fl, struct pmap *pm)
+{
+    fl->pm = pm;
+    fl->n = 0;
+    fl->all = fl->freed_tables = false;
+    fl->changed = 0;
+    fl->release = fl->release_few;
+    fl->nrelease = 0;
+    fl->release_cap = sizeof fl->release_few / sizeof fl->release_few[0];
+}
 
 static uint64_t *table_ptr(const struct pl_kernel *k, uint64_t pa)
 {
@@ -106,19 +122,18 @@ static void flush_add(struct flush *fl, uint64_t va)
 static void flush_release(struct flush *fl, uint64_t pa)
 {
     if (fl->nrelease == fl->release_cap) {
-        size_t cap = fl->release_cap ? 2 * fl->release_cap : 64;
-        uint64_t *r = realloc(fl->release, cap * sizeof *r);
+        size_t cap = 2 * fl->release_cap < 64 ? 64 : 2 * fl->release_cap;
+        uint64_t *r = fl->release == fl->release_few ? malloc(cap * sizeof *r) : realloc(fl->release, cap * sizeof *r);
         if (!r) {
-            /* No room to defer: invalidate what is queued, then release. */
+            /* No room to defer: invalidate and release what is queued, then
+             * queue pa in the emptied room. */
             flush_commit(fl);
-            fl->release = &pa;
-            fl->nrelease = 1;
-            release_all(fl);
-            fl->release = NULL;
-            return;
+        } else {
+            if (fl->release == fl->release_few)
+                memcpy(r, fl->release_few, sizeof fl->release_few);
+            fl->release = r;
+            fl->release_cap = cap;
         }
-        fl->release = r;
-        fl->release_cap = cap;
     }
     fl->release[fl->nrelease++] = pa;
 }
@@ -247,9 +262,9 @@ static void flush_commit(struct flush *fl)
 {
     flush_rounds(fl);
     release_all(fl);
-    free(fl->release);
-    fl->release = NULL;
-    fl->nrelease = fl->release_cap = 0;
+    if (fl->release != fl->release_few)
+        free(fl->release);
+    flush_begin(fl, fl->pm);
 }
 
 /* The one function that writes an entry. */
@@ -505,7 +520,8 @@ static void remove_leaf(struct range_op *op, uint64_t table, unsigned index, int
 
 void pmap_remove(struct pmap *pm, uint64_t start, uint64_t end, unsigned why)
 {
-    struct flush fl = {.pm = pm};
+    struct flush fl;
+    flush_begin(&fl, pm);
     struct range_op op = {.fl = &fl, .why = why, .leaf = remove_leaf, .free_empty_tables = true};
     run_range(pm, &op, start, end);
     flush_commit(&fl);
@@ -544,7 +560,8 @@ static void protect_leaf(struct range_op *op, uint64_t table, unsigned index, in
 
 void pmap_protect(struct pmap *pm, uint64_t start, uint64_t end, unsigned prot, bool grant_write, unsigned why)
 {
-    struct flush fl = {.pm = pm};
+    struct flush fl;
+    flush_begin(&fl, pm);
     struct range_op op = {.fl = &fl, .why = why, .leaf = protect_leaf, .prot = prot, .grant_write = grant_write,
                           .pkey = -1};
     run_range(pm, &op, start, end);
@@ -555,7 +572,8 @@ void pmap_protect_key(struct pmap *pm, uint64_t start, uint64_t end, unsigned pr
                       unsigned why)
 {
     assert(pkey < PL_VMA_PKEYS);
-    struct flush fl = {.pm = pm};
+    struct flush fl;
+    flush_begin(&fl, pm);
     struct range_op op = {.fl = &fl, .why = why, .leaf = protect_leaf, .prot = prot, .grant_write = grant_write,
                           .pkey = (int)pkey};
     run_range(pm, &op, start, end);
@@ -649,7 +667,8 @@ static int split_leaf(struct pmap *pm, uint64_t pd, unsigned index, uint64_t va)
     for (unsigned i = 0; i < 512; i++)
         store(k, pm->pid, pt, i, 1, va + i * PL_FRAME_SIZE, (pa + i * PL_FRAME_SIZE) | bits, PL_WHY_SPLIT, NULL);
     if (e & PTE_P) {
-        struct flush fl = {.pm = pm};
+        struct flush fl;
+        flush_begin(&fl, pm);
         store(k, pm->pid, pd, index, HUGE_LEVEL, va, e & ~PTE_P, PL_WHY_SPLIT, &fl);
         flush_commit(&fl);
     }
@@ -690,8 +709,7 @@ int pmap_enter(struct pmap *pm, uint64_t va, uint64_t pa, unsigned prot, unsigne
 static int enter(struct pmap *pm, uint64_t va, int level, uint64_t pa, unsigned prot, unsigned pkey, uint64_t mt,
                  unsigned why)
 {
-    uint64_t span = entry_span(level);
-    assert(va < pm->k->user_top && va % span == 0 && pa % span == 0);
+    assert(va < pm->k->user_top && va % entry_span(level) == 0 && pa % entry_span(level) == 0);
     uint64_t table;
     int rc = table_for_leaf(pm, va, level, &table);
     if (rc < 0)
@@ -707,7 +725,8 @@ static int enter(struct pmap *pm, uint64_t va, int level, uint64_t pa, unsigned 
     /* The same frame keeps its accessed and dirty state: a change of
      * rights alone (COW reuse) is then an upgrade that needs no flush. */
     uint64_t keep = same ? cur & (PTE_A | PTE_D) : 0;
-    struct flush fl = {.pm = pm};
+    struct flush fl;
+    flush_begin(&fl, pm);
     store(pm->k, pm->pid, table, index, level, va, user_leaf(pm->k, pa, prot, pkey, level) | mt | keep, why, &fl);
     if (old.swapped) {
         swap_slot_put(pm->k, old.slot);
@@ -901,7 +920,8 @@ int pmap_fork_copy(struct pmap *dst, struct pmap *src, uint64_t start, uint64_t 
         end = top;
     if (start >= end)
         return 0;
-    struct flush fl = {.pm = src};
+    struct flush fl;
+    flush_begin(&fl, src);
     uint64_t tables_before = dst->pt_pages;
     int rc = copy_range(dst, src, dst->root, src->root, src->k->levels, 0, start, end, shared, &fl);
     src->k->stats.pt_pages += dst->pt_pages - tables_before;
@@ -953,7 +973,8 @@ static uint64_t replace_present_leaf(struct pmap *pm, uint64_t va, uint64_t keep
     unsigned index = pte_index(va, 1);
     uint64_t old = table_ptr(pm->k, table)[index];
     assert(old & PTE_P);
-    struct flush fl = {.pm = pm};
+    struct flush fl;
+    flush_begin(&fl, pm);
     store(pm->k, pm->pid, table, index, 1, va, (old & keep) | set, why, &fl);
     flush_release(&fl, old & PTE_ADDR_MASK);
     flush_commit(&fl);
@@ -990,7 +1011,8 @@ unsigned pmap_test_young(struct pmap *pm, uint64_t va, bool clear, bool skip_inv
         /* Clearing A lowers the entry: the SDM wants the TLB told, or the
          * cached translation keeps A set and the CPU never writes it again.
          * A 2M leaf has one A bit for its 512 frames. */
-        struct flush fl = {.pm = pm};
+        struct flush fl;
+        flush_begin(&fl, pm);
         store(pm->k, pm->pid, table, index, level, va & ~(entry_span(level) - 1), e & ~PTE_A, PL_WHY_AGE,
               skip_invalidate ? NULL : &fl);
         flush_commit(&fl);
