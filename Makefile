@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 20
 EXAMPLES := $(wildcard examples/*.case)
 SCENARIOS := $(wildcard examples/*.lua)
 
-.PHONY: all deps build run test test-normal test-asan fuzz bench clean
+.PHONY: all deps build run test test-normal test-asan test-release fuzz bench clean
 
 all: build
 
@@ -60,7 +60,7 @@ run: build
 	@for f in $(EXAMPLES); do echo "== $$f"; ./build/ptelab walk --explain $$f || exit 1; done
 	@for f in $(SCENARIOS); do echo "== $$f"; ./build/ptelab run $$f || exit 1; done
 
-test: deps test-normal test-asan fuzz
+test: deps test-normal test-asan test-release fuzz
 	@echo "all test suites: $$(( $$(cat build/.passed) + $$(cat build-asan/.passed) )) passed, 0 failed"
 
 test-normal: build/build.ninja
@@ -73,6 +73,14 @@ test-asan: build-asan/build.ninja
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  meson test -C build-asan --print-errorlogs | tee build-asan/test.log
 	@grep -E '^Ok:' build-asan/test.log | awk '{print $$2}' > build-asan/.passed
+
+# The release build (asserts off, as make bench builds) must compile too:
+# a variable only an assert reads is an error there.
+build-release/build.ninja: | deps
+	meson setup build-release -Dbuildtype=release -Db_ndebug=true -Dinvariants=0
+
+test-release: build-release/build.ninja
+	ninja -C build-release
 
 # Each fuzz target runs for FUZZ_SECONDS from a copy of its corpus.
 fuzz: build-fuzz/build.ninja
@@ -105,4 +113,4 @@ bench: build-bench/build.ninja
 	./build-bench/bench/replay
 
 clean:
-	rm -rf build build-asan build-fuzz build-bench
+	rm -rf build build-asan build-release build-fuzz build-bench
