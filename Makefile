@@ -63,16 +63,22 @@ run: build
 test: deps test-normal test-asan test-release fuzz
 	@echo "all test suites: $$(( $$(cat build/.passed) + $$(cat build-asan/.passed) )) passed, 0 failed"
 
+# meson test's status is lost in the pipe to tee (sh has no pipefail): the
+# summary it logs decides. Any failed, timed-out or unexpectedly passing
+# suite fails the target.
+CHECK_LOG = awk '/^(Fail|Timeout|Unexpected Pass):/ && $$NF != 0 {bad = 1} /^Ok:/ {ok = $$2} \
+	END {if (bad || ok == "") {print "test suites failed: see above"; exit 1} print ok > out}'
+
 test-normal: build/build.ninja
 	ninja -C build
 	meson test -C build --print-errorlogs | tee build/test.log
-	@grep -E '^Ok:' build/test.log | awk '{print $$2}' > build/.passed
+	@$(CHECK_LOG) out=build/.passed build/test.log
 
 test-asan: build-asan/build.ninja
 	ninja -C build-asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  meson test -C build-asan --print-errorlogs | tee build-asan/test.log
-	@grep -E '^Ok:' build-asan/test.log | awk '{print $$2}' > build-asan/.passed
+	@$(CHECK_LOG) out=build-asan/.passed build-asan/test.log
 
 # The release build (asserts off, as make bench builds) must compile too:
 # a variable only an assert reads is an error there.
