@@ -19,7 +19,6 @@ struct shootdown_req;
 struct ipi {
     struct shootdown_req *req;
     uint64_t due;  /* the target's clock at which it arrives */
-    unsigned from; /* sending CPU */
 };
 
 /* What the kernel keeps for each CPU (os/kernel, os/sched, os/shootdown). */

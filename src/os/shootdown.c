@@ -83,9 +83,22 @@ static struct shootdown_req *round_send(struct pl_kernel *k, struct shootdown_re
             c->ipis = q;
             c->ipis_cap = cap;
         }
-        c->ipis[c->nipis++] = (struct ipi){.req = req, .due = me->clock + cost->ipi_latency, .from = me->id};
+        c->ipis[c->nipis++] = (struct ipi){.req = req, .due = me->clock + cost->ipi_latency};
         req->pending++;
         req->refs++;
+    }
+    return req;
+}
+
+/* A request, or the end of the run: without one no CPU can be told, and
+ * going on would leave stale translations behind (the host is out of
+ * memory; no input leads here). */
+static struct shootdown_req *req_new(void)
+{
+    struct shootdown_req *req = calloc(1, sizeof *req);
+    if (!req) {
+        fprintf(stderr, "ptelab: out of host memory for a TLB shootdown\n");
+        abort();
     }
     return req;
 }
@@ -95,12 +108,7 @@ struct shootdown_req *shootdown_send(struct pl_kernel *k, struct pmap *pm, const
 {
     if (k->m->ncpus == 1)
         return NULL;
-    struct shootdown_req *req = calloc(1, sizeof *req);
-    if (!req) {
-        /* no memory to describe the round: every other CPU flushes all */
-        fprintf(stderr, "ptelab: out of host memory for a TLB shootdown\n");
-        abort();
-    }
+    struct shootdown_req *req = req_new();
     assert(n <= SHOOTDOWN_MAX_PAGES);
     *req = (struct shootdown_req){.pm = pm, .pid = pm ? pm->pid : 0, .pcid = pm ? pm->pcid : 0,
                                   .gen = pm ? pm->tlb_gen : 0, .all = all || n == 0, .freed_tables = freed_tables,
@@ -145,11 +153,7 @@ void shootdown_leave_mm(struct pl_kernel *k, struct pmap *pm)
 {
     if (k->m->ncpus == 1 || !(pm->cpumask & ~(UINT64_C(1) << k->this->id)))
         return;
-    struct shootdown_req *req = calloc(1, sizeof *req);
-    if (!req) {
-        fprintf(stderr, "ptelab: out of host memory for a TLB shootdown\n");
-        abort();
-    }
+    struct shootdown_req *req = req_new();
     *req = (struct shootdown_req){.pm = pm, .pid = pm->pid, .pcid = pm->pcid, .all = true, .leave = true};
     shootdown_wait(k, round_send(k, req));
 }
