@@ -180,6 +180,14 @@ static bool load_mm(struct pl_kernel *k, struct pmap *pm)
     return flush;
 }
 
+void cpu_flush_pcid(struct pl_cpu *cpu, uint16_t pcid)
+{
+    if (pl_cpu_regs(cpu)->cr4 & PL_CR4_PCIDE)
+        pl_cpu_invpcid(cpu, 1, pcid, 0);
+    else
+        pl_cpu_write_cr3(cpu, pl_cpu_regs(cpu)->cr3);
+}
+
 void kernel_switch_to(struct pl_kernel *k, struct pl_thread *t)
 {
     struct percpu *c = k->this = &k->cpus[t->cpu];
@@ -195,10 +203,7 @@ void kernel_switch_to(struct pl_kernel *k, struct pl_thread *t)
     } else if (c->pcid_gen[pm->pcid] != pm->tlb_gen) {
         /* back from lazy mode (or another thread of the same process)
          * after a shootdown that skipped this CPU: flush the PCID now */
-        if (pl_cpu_regs(c->cpu)->cr4 & PL_CR4_PCIDE)
-            pl_cpu_invpcid(c->cpu, 1, pm->pcid, 0);
-        else
-            pl_cpu_write_cr3(c->cpu, pl_cpu_regs(c->cpu)->cr3);
+        cpu_flush_pcid(c->cpu, pm->pcid);
         c->pcid_gen[pm->pcid] = pm->tlb_gen;
         flushed = true;
     }

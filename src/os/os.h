@@ -122,7 +122,11 @@ void kernel_charge(struct pl_kernel *k, uint64_t cycles);
 /* Loads thread t's context on the executing CPU: its address space (with a
  * flush when its generation moved on) and its PKRU. */
 void kernel_switch_to(struct pl_kernel *k, struct pl_thread *t);
-/* The executing CPU stops running t's... anything: idle in lazy TLB mode. */
+/* Invalidates every non-global TLB and paging-structure-cache entry of
+ * pcid on cpu (at CPL 0): INVPCID type 1 with PCIDs; without them only the
+ * loaded address space has entries, and a CR3 reload drops them. */
+void cpu_flush_pcid(struct pl_cpu *cpu, uint16_t pcid);
+/* The executing CPU runs no thread: idle in lazy TLB mode. */
 void kernel_go_idle(struct pl_kernel *k);
 /* The executing CPU loads the kernel's own address space (its mm goes). */
 void kernel_leave_mm(struct pl_kernel *k);

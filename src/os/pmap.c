@@ -201,10 +201,7 @@ static void flush_local(struct pmap *pm, const uint64_t *va, unsigned n, bool al
     pl_cpu_set_cpl(cpu, 0);
     if (all) {
         k->stats.tlb_flush_full++;
-        if (pcide)
-            pl_cpu_invpcid(cpu, 1, pm->pcid, 0);
-        else
-            pl_cpu_write_cr3(cpu, pl_cpu_regs(cpu)->cr3);
+        cpu_flush_pcid(cpu, pm->pcid);
     } else {
         for (unsigned i = 0; i < n; i++) {
             k->stats.tlb_flush_pages++;

@@ -302,3 +302,13 @@ uint64_t pl_sched_run(struct pl_kernel *k, uint64_t max_steps)
 }
 
 uint64_t sched_steps(const struct pl_kernel *k) { return k->sched->steps; }
+
+const struct pl_smp_cpu_stats *pl_kernel_cpu_stats(const struct pl_kernel *k, unsigned cpu)
+{
+    if (cpu >= k->m->ncpus)
+        return NULL;
+    struct percpu *c = &k->cpus[cpu];
+    percpu_now(c);
+    c->stats.clock = c->clock;
+    return &c->stats;
+}

@@ -158,18 +158,19 @@ void shootdown_leave_mm(struct pl_kernel *k, struct pmap *pm)
     shootdown_wait(k, round_send(k, req));
 }
 
-/* Flushes the whole of the executing CPU's context for its loaded address
- * space (kernel: every context, global entries too). */
-static void flush_everything(struct percpu *c, bool kernel)
+/* Flushes every context of the executing CPU, global entries too (a
+ * kernel-half round). */
+static void flush_all_contexts(struct percpu *c)
 {
     const struct pl_cpu_regs *r = pl_cpu_regs(c->cpu);
-    if (r->cr4 & PL_CR4_PCIDE)
-        pl_cpu_invpcid(c->cpu, kernel ? 2 : 1, kernel ? 0 : pl_cpu_pcid(c->cpu), 0);
-    else if (kernel && (r->cr4 & PL_CR4_PGE)) {
+    if (r->cr4 & PL_CR4_PCIDE) {
+        pl_cpu_invpcid(c->cpu, 2, 0, 0);
+    } else if (r->cr4 & PL_CR4_PGE) {
         pl_cpu_write_cr4(c->cpu, r->cr4 & ~PL_CR4_PGE); /* toggling PGE drops global entries too */
         pl_cpu_write_cr4(c->cpu, r->cr4 | PL_CR4_PGE);
-    } else
+    } else {
         pl_cpu_write_cr3(c->cpu, r->cr3);
+    }
 }
 
 /* The handler's work for req on the executing CPU; returns the pages
@@ -178,7 +179,7 @@ static uint64_t handle_flush(struct pl_kernel *k, const struct shootdown_req *re
 {
     struct percpu *c = k->this;
     if (req->pid == 0) {
-        flush_everything(c, true);
+        flush_all_contexts(c);
         c->stats.flush_full++;
         return 0;
     }
@@ -204,7 +205,7 @@ static uint64_t handle_flush(struct pl_kernel *k, const struct shootdown_req *re
         *gen = req->gen;
         return req->n;
     }
-    flush_everything(c, false);
+    cpu_flush_pcid(c->cpu, req->pcid);
     c->stats.flush_full++;
     *gen = c->mm->tlb_gen;
     return 0;

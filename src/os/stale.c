@@ -205,13 +205,3 @@ void pl_kernel_violation_report(const struct pl_kernel *k, size_t i, FILE *f)
     if (v->changer_cpu >= 0 && (unsigned)v->changer_cpu != v->cpu)
         print_cpu_events(log, (unsigned)v->changer_cpu, v->event, f);
 }
-
-const struct pl_smp_cpu_stats *pl_kernel_cpu_stats(const struct pl_kernel *k, unsigned cpu)
-{
-    if (cpu >= k->m->ncpus)
-        return NULL;
-    struct percpu *c = &k->cpus[cpu];
-    percpu_now(c);
-    c->stats.clock = c->clock;
-    return &c->stats;
-}
